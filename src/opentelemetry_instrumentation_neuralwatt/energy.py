@@ -1,0 +1,205 @@
+"""Turn a Neuralwatt `energy` / `cost` payload into a validated, immutable measurement.
+
+Everything the server sends is untrusted: a field that is missing, of the wrong type,
+not finite, negative or beyond physical sense is dropped (and named in a debug log);
+what is left becomes span attributes and metric values that are always valid.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Mapping, Optional, Union
+
+logger = logging.getLogger(__name__)
+
+AttributeValue = Union[str, bool, int, float]
+
+# Longest energy/cost JSON we parse: real payloads are a few hundred bytes.
+MAX_PAYLOAD_CHARS = 16_384
+# Unknown fields become attributes too, but only so many, with short names and values.
+MAX_EXTRA_FIELDS = 24
+MAX_STRING_CHARS = 256
+_FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+
+ENERGY_PREFIX = "neuralwatt.energy."
+COST_PREFIX = "neuralwatt.cost."
+
+# Known numeric energy fields: wire name -> (attribute name, largest plausible value).
+# The bounds reject garbage, not big jobs: 1e9 J is ~278 kWh for a single request.
+_ENERGY_NUMBERS = {
+    "energy_joules": ("neuralwatt.energy.joules", 1e9),
+    "energy_kwh": ("neuralwatt.energy.kwh", 1e9 / 3.6e6),
+    "avg_power_watts": ("neuralwatt.energy.avg_power_watts", 1e7),
+    "duration_seconds": ("neuralwatt.energy.duration_seconds", 7 * 86400.0),
+    "attribution_ratio": ("neuralwatt.energy.attribution_ratio", 1.0),
+    "carbon_g_co2eq": ("neuralwatt.energy.carbon_g_co2eq", 1e9),
+    "grid_carbon_intensity_gco2perkwhr": ("neuralwatt.energy.grid_carbon_intensity", 10_000.0),
+}
+_ENERGY_STRINGS = {
+    "attribution_method": "neuralwatt.energy.attribution_method",
+    "grid_id": "neuralwatt.energy.grid_id",
+    "carbon_source": "neuralwatt.energy.carbon_source",
+}
+_MEASURED = "measurement_available"
+_MEASURED_ATTRIBUTE = "neuralwatt.energy.measurement_available"
+
+# Cost fields: a request cost is never negative; balances may be.
+_COST_NUMBERS = {
+    "request_cost_usd": (0.0, 1e6),
+    "cache_savings_usd": (0.0, 1e6),
+    "allowance_remaining_usd": (-1e12, 1e12),
+    "budget_remaining_usd": (-1e12, 1e12),
+}
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """What one request reported: span attributes plus the values that feed metrics."""
+
+    attributes: Mapping[str, AttributeValue]
+    joules: Optional[float] = None
+    watts: Optional[float] = None
+    carbon_g: Optional[float] = None
+    cost_usd: Optional[float] = None
+    measured: Optional[bool] = None
+
+
+def load_payload(raw: Any) -> Optional[dict]:
+    """A JSON object from raw payload text (or an already decoded dict), else None."""
+    if isinstance(raw, dict):
+        return raw
+    if not isinstance(raw, str):
+        return None
+    if len(raw) > MAX_PAYLOAD_CHARS:
+        logger.debug("neuralwatt: dropped a %d-character payload (limit %d)", len(raw), MAX_PAYLOAD_CHARS)
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError as error:
+        logger.debug("neuralwatt: dropped malformed payload JSON: %s", error)
+        return None
+    if not isinstance(value, dict):
+        logger.debug("neuralwatt: dropped a payload that is not a JSON object")
+        return None
+    return value
+
+
+def _number(value: Any, low: float, high: float) -> Optional[float]:
+    # bool is an int in Python; JSON true is never a measurement.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    if not math.isfinite(value) or value < low or value > high:
+        return None
+    return value
+
+
+def _scalar(value: Any) -> Optional[AttributeValue]:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value if -(2**63) <= value < 2**63 else None
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str):
+        return value[:MAX_STRING_CHARS]
+    return None
+
+
+class _Builder:
+    """Collects valid attributes and remembers what was dropped, for one debug line."""
+
+    def __init__(self) -> None:
+        self.attributes: dict[str, AttributeValue] = {}
+        self.dropped: list[str] = []
+        self.extras = 0
+
+    def drop(self, name: str) -> None:
+        self.dropped.append(name)
+
+    def extra(self, prefix: str, name: Any, value: Any, nested: bool = False) -> None:
+        """An unknown field: scalars become attributes; one level of objects (`mcr`) is flattened."""
+        if not isinstance(name, str) or not _FIELD_NAME.match(name):
+            self.drop(repr(name)[:40])
+            return
+        if isinstance(value, dict) and not nested:
+            for inner_name, inner_value in value.items():
+                self.extra(f"{prefix}{name}.", inner_name, inner_value, nested=True)
+            return
+        scalar = _scalar(value)
+        if scalar is None or self.extras >= MAX_EXTRA_FIELDS:
+            self.drop(name)
+            return
+        self.extras += 1
+        self.attributes[prefix + name] = scalar
+
+
+def measurement(energy: Any = None, cost: Any = None) -> Optional[Measurement]:
+    """Validate an energy and/or cost payload (dicts or raw JSON text); None if nothing valid."""
+    energy = load_payload(energy) if energy is not None else None
+    cost = load_payload(cost) if cost is not None else None
+    if energy is None and cost is None:
+        return None
+
+    out = _Builder()
+    values: dict[str, Optional[float]] = {}
+    measured = None
+
+    if energy is not None:
+        measured_value = energy.get(_MEASURED)
+        if isinstance(measured_value, bool):
+            measured = measured_value
+            out.attributes[_MEASURED_ATTRIBUTE] = measured_value
+        elif _MEASURED in energy:
+            out.drop(_MEASURED)
+        for name, value in energy.items():
+            if name == _MEASURED:
+                continue
+            if name in _ENERGY_NUMBERS:
+                attribute, high = _ENERGY_NUMBERS[name]
+                number = _number(value, 0.0, high)
+                # An unmeasured request may still carry placeholder zeros: they are not data.
+                if number is None or measured is False:
+                    out.drop(name)
+                    continue
+                out.attributes[attribute] = number
+                values[name] = number
+            elif name in _ENERGY_STRINGS:
+                if isinstance(value, str) and value:
+                    out.attributes[_ENERGY_STRINGS[name]] = value[:MAX_STRING_CHARS]
+                else:
+                    out.drop(name)
+            else:
+                out.extra(ENERGY_PREFIX, name, value)
+
+    cost_usd = None
+    if cost is not None:
+        for name, value in cost.items():
+            if name in _COST_NUMBERS:
+                number = _number(value, *_COST_NUMBERS[name])
+                if number is None:
+                    out.drop(f"cost.{name}")
+                    continue
+                out.attributes[COST_PREFIX + name] = number
+                if name == "request_cost_usd":
+                    cost_usd = number
+            else:
+                out.extra(COST_PREFIX, name, value)
+
+    if out.dropped:
+        logger.debug("neuralwatt: dropped invalid energy/cost fields: %s", ", ".join(out.dropped[:20]))
+    if not out.attributes:
+        return None
+    return Measurement(
+        attributes=MappingProxyType(out.attributes),
+        joules=values.get("energy_joules"),
+        watts=values.get("avg_power_watts"),
+        carbon_g=values.get("carbon_g_co2eq"),
+        cost_usd=cost_usd,
+        measured=measured,
+    )

@@ -1,0 +1,75 @@
+"""The `SSEDecoder.decode` hook: keep what the SDK throws away, on the decoder of that stream.
+
+Neuralwatt ends a stream with `: energy {...}` and `: cost {...}` SSE comments, which the SDK
+drops. Each `Stream` has its own decoder, so the raw payload text is stored on that decoder:
+energy can never cross from one request to another. The hook runs for every line of every
+stream, so it only compares prefixes; parsing happens once, when the stream ends.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Optional
+
+from .energy import Measurement, load_payload, measurement
+
+logger = logging.getLogger(__name__)
+
+# Attributes set on an `openai._streaming.SSEDecoder` instance.
+ENERGY_COMMENT = "_neuralwatt_energy"
+COST_COMMENT = "_neuralwatt_cost"
+DATA_WITH_ENERGY = "_neuralwatt_data"
+
+
+class _Switch:
+    """Whether the hook captures: off after uninstrument(), even where a wrapper survives."""
+
+    on = False
+
+
+capture = _Switch()
+
+
+def decode_hook(wrapped, decoder, args, kwargs):
+    if capture.on and args:
+        line = args[0]
+        try:
+            if line.startswith(":"):
+                _remember_comment(decoder, line)
+            elif '"energy"' in line and line.startswith("data:"):
+                # A server may put `energy` inside a data chunk instead; kept raw, parsed at the end.
+                setattr(decoder, DATA_WITH_ENERGY, line[5:])
+        except Exception:  # never let capture break decoding
+            logger.debug("neuralwatt: SSE capture failed", exc_info=True)
+    return wrapped(*args, **kwargs)
+
+
+def _remember_comment(decoder: Any, line: str) -> None:
+    body = line[1:].lstrip()
+    if body.startswith("energy"):
+        name, payload = ENERGY_COMMENT, body[6:]
+    elif body.startswith("cost"):
+        name, payload = COST_COMMENT, body[4:]
+    else:  # keep-alives (`: ping`) and other comments (`: mcr-session {...}`)
+        return
+    if payload[:1] in (" ", "\t", "{"):
+        setattr(decoder, name, payload)
+
+
+def captured(decoder: Any) -> Optional[Measurement]:
+    """The measurement a stream's decoder saw, or None. Comments win over a data-chunk `energy`."""
+    if decoder is None:
+        return None
+    energy = getattr(decoder, ENERGY_COMMENT, None)
+    cost = getattr(decoder, COST_COMMENT, None)
+    data = getattr(decoder, DATA_WITH_ENERGY, None)
+    if data is not None:
+        chunk = load_payload(data)
+        if chunk is not None:
+            if energy is None:
+                energy = chunk.get("energy")
+            if cost is None:
+                cost = chunk.get("cost")
+    if energy is None and cost is None:
+        return None
+    return measurement(energy, cost)
