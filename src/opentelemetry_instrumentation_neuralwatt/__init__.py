@@ -71,29 +71,42 @@ def _ours_in_chain(function, hook) -> bool:
     return any(getattr(f, "_self_wrapper", None) is hook for f in _chain(function))
 
 
+# wrapt 2 splits the proxy base from the public ObjectProxy; wrapt 1 has only ObjectProxy.
+_PROXY = getattr(wrapt, "BaseObjectProxy", wrapt.ObjectProxy)
+# (class, method) -> the attribute as it was before our wrapper went on.
+_originals: dict = {}
+
+
 def _wrap(module_name: str, path: str, hook) -> None:
     owner, method = _owner(module_name, path)
     if owner is None:
         logger.debug("neuralwatt: %s.%s not in this openai version", module_name, path)
         return
-    if _ours_in_chain(vars(owner)[method], hook):  # left in place by an earlier uninstrument()
+    current = vars(owner)[method]
+    if _ours_in_chain(current, hook):  # left in place, switched off, by an earlier uninstrument()
         return
     wrapt.wrap_function_wrapper(owner, method, hook)
+    _originals[(owner, method)] = current
 
 
 def _unwrap(module_name: str, path: str, hook) -> None:
     """Remove our wrapper only, wherever it sits among other instrumentors' wrappers."""
     owner, method = _owner(module_name, path)
-    if owner is None:
+    original = _originals.get((owner, method))
+    if owner is None or original is None:
         return
     parent = None
     for function in _chain(vars(owner)[method]):
         if getattr(function, "_self_wrapper", None) is hook:
             if parent is None:
-                setattr(owner, method, function.__wrapped__)
-            elif isinstance(parent, wrapt.ObjectProxy):
-                parent.__wrapped__ = function.__wrapped__
-            # else: a plain decorator sits on top of us; we stay, switched off by `state`.
+                setattr(owner, method, original)
+            elif isinstance(parent, _PROXY):
+                # A wrapper put on after ours wraps what attribute access gave it: the
+                # class-bound form of what it found, so splice in that form of the original.
+                parent.__wrapped__ = original.__get__(None, owner)
+            else:  # a plain decorator sits on top of us: we stay, switched off by `state`
+                return
+            del _originals[(owner, method)]
             return
         parent = function
 

@@ -22,6 +22,7 @@ import argparse
 import json
 import random
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterable, Optional
 
 FAULT_HEADER = "X-Emulator-Fault"
+# A fixed timestamp: the same seed gives byte-identical answers, which tests compare.
+CREATED = 1767225600
 
 FAULTS = {
     "malformed-energy": "the energy payload is not valid JSON",
@@ -280,7 +283,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _complete(self, exchange: Exchange, payload: dict, with_id: bool = True) -> None:
         if with_id:
-            payload = {"id": exchange.response_id, "created": int(time.time()), **payload}
+            payload = {"id": exchange.response_id, "created": CREATED, **payload}
         payload.update(model=exchange.model, usage=exchange.usage)
         if exchange.energy is not None:
             payload["energy"] = exchange.energy if "malformed-energy" not in exchange.faults else "{not json"
@@ -295,7 +298,7 @@ class _Handler(BaseHTTPRequestHandler):
         faults = exchange.faults
         exchange.stream = True
         newline = b"\r\n" if "crlf" in faults else b"\n"
-        base = {"id": exchange.response_id, "object": kind, "created": int(time.time()), "model": exchange.model}
+        base = {"id": exchange.response_id, "object": kind, "created": CREATED, "model": exchange.model}
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         if include_usage:
             chunks = chunks + [{"choices": [], "usage": exchange.usage}]
@@ -375,6 +378,11 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 512  # many concurrent clients connect at once in tests
     emulator: "NeuralwattEmulator"
 
+    def handle_error(self, request, client_address):
+        # A client that stops reading a stream early closes its socket: that is not an error.
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
 
 class NeuralwattEmulator:
     """The emulator as a context manager: starts on enter (port 0 picks a free port), stops on exit."""
@@ -404,7 +412,9 @@ class NeuralwattEmulator:
         self._server = _Server((self.host, self.port), _Handler)
         self._server.emulator = self
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, name="neuralwatt-emulator", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="neuralwatt-emulator", daemon=True
+        )
         self._thread.start()
         return self
 

@@ -1,0 +1,137 @@
+"""Shared fixtures: the emulator on loopback, the real OpenTelemetry SDK with in-memory
+exporters, and the real `openai` clients pointed at the emulator."""
+
+from __future__ import annotations
+
+import math
+
+import openai
+import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from opentelemetry_instrumentation_neuralwatt import NeuralwattInstrumentor
+from opentelemetry_instrumentation_neuralwatt.emulator import FAULT_HEADER, NeuralwattEmulator
+
+MODEL = "openai/gpt-oss-20b"
+MESSAGES = [{"role": "user", "content": "How much energy does this answer use?"}]
+
+
+class Telemetry:
+    """What the instrumentation exported during one test."""
+
+    def __init__(self):
+        self.exporter = InMemorySpanExporter()
+        self.tracer_provider = TracerProvider()
+        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.exporter))
+        self.reader = InMemoryMetricReader()
+        self.meter_provider = MeterProvider(metric_readers=[self.reader])
+
+    def spans(self):
+        return list(self.exporter.get_finished_spans())
+
+    def span(self):
+        spans = self.spans()
+        assert len(spans) == 1, [s.name for s in spans]
+        return spans[0]
+
+    def points(self, name):
+        """Data points of one metric, as {frozenset(attributes): point}."""
+        data = self.reader.get_metrics_data()
+        found = {}
+        for resource_metrics in (data.resource_metrics if data else []):
+            for scope_metrics in resource_metrics.scope_metrics:
+                for metric in scope_metrics.metrics:
+                    if metric.name == name:
+                        for point in metric.data.data_points:
+                            found[frozenset(point.attributes.items())] = point
+        return found
+
+    def total(self, name):
+        return sum(p.sum for p in self.points(name).values())
+
+    def count(self, name):
+        return sum(p.count for p in self.points(name).values())
+
+
+@pytest.fixture
+def emulator():
+    with NeuralwattEmulator(seed=7) as running:
+        yield running
+
+
+@pytest.fixture
+def telemetry(emulator):
+    """Instruments with fresh in-memory providers; the emulator's host is a Neuralwatt host."""
+    recorded = Telemetry()
+    instrumentor = NeuralwattInstrumentor()
+    instrumentor.instrument(
+        tracer_provider=recorded.tracer_provider,
+        meter_provider=recorded.meter_provider,
+        hosts=[f"127.0.0.1:{emulator.port}"],
+    )
+    yield recorded
+    instrumentor.uninstrument()
+
+
+@pytest.fixture
+def client(emulator):
+    with openai.OpenAI(base_url=emulator.base_url, api_key="sk-test-secret", max_retries=0) as made:
+        yield made
+
+
+@pytest.fixture
+async def aclient(emulator):
+    async with openai.AsyncOpenAI(base_url=emulator.base_url, api_key="sk-test-secret", max_retries=0) as made:
+        yield made
+
+
+def faults(*names):
+    """extra_headers that switch emulator faults on for one request."""
+    return {FAULT_HEADER: ",".join(names)}
+
+
+def energy_attributes(energy: dict, cost: dict | None = None) -> dict:
+    """The span attributes the contract maps a server's energy (and cost) object to."""
+    names = {
+        "energy_joules": "neuralwatt.energy.joules",
+        "energy_kwh": "neuralwatt.energy.kwh",
+        "avg_power_watts": "neuralwatt.energy.avg_power_watts",
+        "duration_seconds": "neuralwatt.energy.duration_seconds",
+        "attribution_method": "neuralwatt.energy.attribution_method",
+        "attribution_ratio": "neuralwatt.energy.attribution_ratio",
+        "measurement_available": "neuralwatt.energy.measurement_available",
+        "carbon_g_co2eq": "neuralwatt.energy.carbon_g_co2eq",
+        "grid_carbon_intensity_gco2perkwhr": "neuralwatt.energy.grid_carbon_intensity",
+        "grid_id": "neuralwatt.energy.grid_id",
+        "carbon_source": "neuralwatt.energy.carbon_source",
+    }
+    expected = {}
+    for key, value in energy.items():
+        if isinstance(value, dict):
+            for inner, inner_value in value.items():
+                expected[f"neuralwatt.energy.{key}.{inner}"] = inner_value
+        else:
+            expected[names.get(key, f"neuralwatt.energy.{key}")] = value
+    for key, value in (cost or {}).items():
+        expected[f"neuralwatt.cost.{key}"] = value
+    return expected
+
+
+def neuralwatt_attributes(span) -> dict:
+    return {k: v for k, v in span.attributes.items() if k.startswith("neuralwatt.")}
+
+
+def assert_valid_attributes(span):
+    """Every attribute is a valid OpenTelemetry value: finite numbers, bounded strings."""
+    for key, value in span.attributes.items():
+        values = value if isinstance(value, tuple) else (value,)
+        for item in values:
+            assert isinstance(item, (str, bool, int, float)), (key, item)
+            if isinstance(item, float):
+                assert math.isfinite(item), (key, item)
+            if isinstance(item, str) and key.startswith("neuralwatt."):
+                assert len(item) <= 256, key
