@@ -1,0 +1,125 @@
+"""The emulator speaks Neuralwatt's wire format, so demos and tests need no network."""
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import openai
+import pytest
+
+from conftest import MESSAGES, MODEL, faults
+from opentelemetry_instrumentation_neuralwatt.emulator import FAULTS, MODELS, NeuralwattEmulator
+
+
+def raw_stream(emulator, headers=None, **body):
+    request = urllib.request.Request(
+        emulator.base_url + "/chat/completions",
+        data=json.dumps({"model": MODEL, "messages": MESSAGES, "stream": True, **body}).encode(),
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+    with urllib.request.urlopen(request) as response:
+        return response.read()
+
+
+def test_stream_ends_with_energy_and_cost_comments_just_before_done(emulator):
+    lines = raw_stream(emulator, stream_options={"include_usage": True}).decode().split("\n")
+    exchange = emulator.exchanges[-1]
+
+    assert lines[-5:] == [
+        ": energy " + json.dumps(exchange.energy),
+        ": cost " + json.dumps(exchange.cost),
+        "data: [DONE]",
+        "",
+        "",
+    ]
+    usage_chunk = json.loads(lines[-7][len("data: "):])
+    assert usage_chunk["choices"] == [] and usage_chunk["usage"] == exchange.usage
+
+
+def test_usage_chunk_only_when_asked(emulator):
+    body = raw_stream(emulator).decode()
+    assert '"usage"' not in body
+
+
+def test_crlf_and_keepalive_variants(emulator):
+    body = raw_stream(emulator, headers=faults("crlf", "keepalive")).decode()
+    assert "\r\n: ping\r\n" in body
+    assert ': mcr-session {"session_id": "s-1", "turn": 1}\r\n: energy {' in body
+
+
+def test_models_are_listed(client):
+    assert [model.id for model in client.models.list()] == [name for name, _ in MODELS]
+
+
+def test_energy_grows_with_tokens_and_differs_per_request(client, emulator):
+    for tokens in (5, 5, 200):
+        client.chat.completions.create(model=MODEL, messages=MESSAGES, max_tokens=tokens)
+    small, again, large = (e.energy for e in emulator.exchanges)
+
+    assert small["energy_joules"] != again["energy_joules"]
+    assert large["energy_joules"] > 3 * max(small["energy_joules"], again["energy_joules"])
+    assert large["energy_kwh"] == large["energy_joules"] / 3.6e6
+    assert large["duration_seconds"] == round(large["energy_joules"] / large["avg_power_watts"], 6)
+
+
+def test_same_seed_same_answers():
+    answers = []
+    for _ in range(2):
+        with NeuralwattEmulator(seed=5) as emulator:
+            with openai.OpenAI(base_url=emulator.base_url, api_key="k") as client:
+                answers.append(client.chat.completions.create(model=MODEL, messages=MESSAGES).model_dump())
+    assert answers[0] == answers[1]
+
+
+def test_first_attempt_failure_is_retried_by_the_sdk(emulator):
+    with openai.OpenAI(base_url=emulator.base_url, api_key="k", max_retries=2) as client:
+        response = client.chat.completions.create(model=MODEL, messages=MESSAGES,
+                                                  extra_headers=faults("http-500-once"))
+    assert [e.status for e in emulator.exchanges] == [500, 200]
+    assert response.id == emulator.exchanges[-1].response_id
+
+
+def test_unknown_faults_are_refused():
+    with pytest.raises(ValueError, match="unknown faults"):
+        NeuralwattEmulator(faults=["melt-down"])
+    assert "disconnect" in FAULTS
+
+
+def test_server_wide_faults_apply_to_every_request():
+    with NeuralwattEmulator(faults=["no-energy"]) as emulator:
+        with openai.OpenAI(base_url=emulator.base_url, api_key="k") as client:
+            response = client.chat.completions.create(model=MODEL, messages=MESSAGES)
+    assert "energy" not in response.model_extra
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_runs_from_the_command_line():
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "opentelemetry_instrumentation_neuralwatt.emulator", "--port", str(port)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        banner = process.stdout.readline()
+        assert f"http://127.0.0.1:{port}/v1" in banner
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models") as response:
+                    assert json.load(response)["data"][0]["id"] == MODELS[0][0]
+                break
+            except OSError:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        process.stdout.close()

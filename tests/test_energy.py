@@ -1,0 +1,135 @@
+"""The payload parser: what becomes an attribute, what feeds a metric, what is dropped."""
+
+import json
+
+import pytest
+from openai._streaming import SSEDecoder
+
+from opentelemetry_instrumentation_neuralwatt.energy import MAX_EXTRA_FIELDS, MAX_PAYLOAD_CHARS, measurement
+from opentelemetry_instrumentation_neuralwatt.sse import captured, decode_hook, capture
+
+WIRE_EXAMPLE = {
+    "energy_joules": 44.1, "energy_kwh": 1.2251e-05, "avg_power_watts": 4124.0, "duration_seconds": 0.463,
+    "attribution_method": "prorated", "attribution_ratio": 0.0231, "carbon_g_co2eq": 0.0005146,
+    "grid_carbon_intensity_gco2perkwhr": 42.0, "grid_id": "FI", "carbon_source": "agent_cache",
+    "mcr": {"session_turns": 1},
+}
+COST_EXAMPLE = {"request_cost_usd": 6.1e-05, "cache_savings_usd": 0.0, "allowance_remaining_usd": 74.6,
+                "budget_remaining_usd": 74.6}
+
+
+def test_the_documented_payload_maps_to_the_contract():
+    found = measurement(WIRE_EXAMPLE, COST_EXAMPLE)
+
+    assert dict(found.attributes) == {
+        "neuralwatt.energy.joules": 44.1,
+        "neuralwatt.energy.kwh": 1.2251e-05,
+        "neuralwatt.energy.avg_power_watts": 4124.0,
+        "neuralwatt.energy.duration_seconds": 0.463,
+        "neuralwatt.energy.attribution_method": "prorated",
+        "neuralwatt.energy.attribution_ratio": 0.0231,
+        "neuralwatt.energy.carbon_g_co2eq": 0.0005146,
+        "neuralwatt.energy.grid_carbon_intensity": 42.0,
+        "neuralwatt.energy.grid_id": "FI",
+        "neuralwatt.energy.carbon_source": "agent_cache",
+        "neuralwatt.energy.mcr.session_turns": 1,
+        "neuralwatt.cost.request_cost_usd": 6.1e-05,
+        "neuralwatt.cost.cache_savings_usd": 0.0,
+        "neuralwatt.cost.allowance_remaining_usd": 74.6,
+        "neuralwatt.cost.budget_remaining_usd": 74.6,
+    }
+    assert (found.joules, found.watts, found.carbon_g, found.cost_usd) == (44.1, 4124.0, 0.0005146, 6.1e-05)
+
+
+def test_raw_json_text_is_accepted():
+    assert measurement(json.dumps(WIRE_EXAMPLE)).joules == 44.1
+
+
+def test_integers_become_floats_and_the_record_is_immutable():
+    found = measurement({"energy_joules": 3})
+    assert found.attributes["neuralwatt.energy.joules"] == 3.0
+    assert isinstance(found.attributes["neuralwatt.energy.joules"], float)
+    with pytest.raises(TypeError):
+        found.attributes["neuralwatt.energy.joules"] = 1.0
+
+
+def test_unmeasured_placeholders_are_not_data():
+    found = measurement({"measurement_available": False, "energy_joules": 0.0, "avg_power_watts": 0.0})
+    assert dict(found.attributes) == {"neuralwatt.energy.measurement_available": False}
+    assert found.joules is None and found.measured is False
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -1.0, 2e9, "44.1", True, None, [1], {"j": 1}])
+def test_invalid_joules_are_dropped(value):
+    assert measurement({"energy_joules": value}) is None
+
+
+@pytest.mark.parametrize("payload", ["{", "[1, 2]", "null", "", "x" * (MAX_PAYLOAD_CHARS + 1), 17, b"{}"])
+def test_unusable_payloads_give_nothing(payload):
+    assert measurement(payload) is None
+
+
+def test_attribution_ratio_is_a_fraction():
+    assert measurement({"attribution_ratio": 1.5}) is None
+    assert measurement({"attribution_ratio": 1.0}).attributes == {"neuralwatt.energy.attribution_ratio": 1.0}
+
+
+def test_unknown_fields_are_bounded():
+    payload = {f"field_{i}": i for i in range(100)}
+    payload["bad key!"] = 1
+    payload["long"] = "y" * 10_000
+    payload["deep"] = {"deeper": {"deepest": 1}}
+    found = measurement(payload)
+
+    assert len(found.attributes) == MAX_EXTRA_FIELDS
+    assert all(key.startswith("neuralwatt.energy.field_") for key in found.attributes)
+
+
+def test_long_strings_are_cut():
+    found = measurement({"grid_id": "g" * 1000})
+    assert found.attributes["neuralwatt.energy.grid_id"] == "g" * 256
+
+
+def test_negative_balances_are_allowed_negative_costs_are_not():
+    found = measurement(cost={"budget_remaining_usd": -3.5, "request_cost_usd": -0.01})
+    assert dict(found.attributes) == {"neuralwatt.cost.budget_remaining_usd": -3.5}
+    assert found.cost_usd is None
+
+
+def feed(decoder, lines):
+    """Run lines through the hook in front of the SDK's own decoder, as instrument() does."""
+    capture.on = True
+    try:
+        return [decode_hook(decoder.decode, decoder, (line,), {}) for line in lines]
+    finally:
+        capture.on = False
+
+
+def test_the_hook_keeps_energy_and_cost_comments_and_ignores_others():
+    decoder = SSEDecoder()
+    events = feed(decoder, [": ping", ': mcr-session {"a": 1}', 'data: {"choices": []}', "",
+                            ': energy {"energy_joules": 15.23}', ': cost {"request_cost_usd": 6.1e-05}',
+                            "data: [DONE]", ""])
+
+    assert [event.data for event in events if event] == ['{"choices": []}', "[DONE]"]  # the SDK's events, unchanged
+
+    found = captured(decoder)
+    assert dict(found.attributes) == {"neuralwatt.energy.joules": 15.23, "neuralwatt.cost.request_cost_usd": 6.1e-05}
+
+
+def test_the_hook_ignores_lookalike_comments():
+    decoder = SSEDecoder()
+    feed(decoder, [': energy_debug {"energy_joules": 1}', ':costly {"request_cost_usd": 1}'])
+    assert captured(decoder) is None
+
+
+def test_a_comment_wins_over_energy_in_a_data_chunk():
+    decoder = SSEDecoder()
+    feed(decoder, ['data: {"choices": [], "energy": {"energy_joules": 1.0}}', ': energy {"energy_joules": 2.0}'])
+    assert captured(decoder).joules == 2.0
+
+
+def test_the_hook_is_silent_when_switched_off():
+    decoder = SSEDecoder()
+    decode_hook(decoder.decode, decoder, (': energy {"energy_joules": 2.0}',), {})
+    assert captured(decoder) is None

@@ -1,0 +1,36 @@
+"""The README's first command: the demo prints each request's energy exactly as the server sent it."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from opentelemetry_instrumentation_neuralwatt.emulator import NeuralwattEmulator
+
+QUICKSTART = Path(__file__).parent.parent / "examples" / "quickstart.py"
+
+
+def test_demo_prints_the_servers_energy_per_request_and_the_totals():
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("NEURALWATT_", "OTEL_"))}
+    environment["NEURALWATT_EMULATOR_SEED"] = "21"
+    output = subprocess.run([sys.executable, str(QUICKSTART)], env=environment, capture_output=True,
+                            text=True, timeout=120, check=True).stdout
+
+    rows = re.findall(r"^(sync|sync stream|async|async stream)\s+(\S+)\s+(\d+)/(\d+)\s+([\d.]+)\s+([\d.]+)", output, re.M)
+    assert [row[0] for row in rows] == ["sync", "sync stream", "async", "async stream"]
+
+    sys.path.insert(0, str(QUICKSTART.parent))
+    try:
+        import quickstart
+    finally:
+        sys.path.pop(0)
+    with NeuralwattEmulator(seed=21) as emulator:
+        quickstart.run_calls(emulator.base_url, "k", quickstart.DEFAULT_MODEL)
+    sent = emulator.exchanges
+
+    assert [float(row[4]) for row in rows] == [round(e.energy["energy_joules"], 4) for e in sent]
+    assert [int(row[3]) for row in rows] == [e.usage["completion_tokens"] for e in sent]
+    total = sum(e.energy["energy_joules"] for e in sent)
+    assert f"4 measured requests, {total:.4f} J" in output
+    assert "No NEURALWATT_API_KEY: using the built-in emulator" in output
