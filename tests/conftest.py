@@ -68,6 +68,8 @@ def telemetry(emulator):
     """Instruments with fresh in-memory providers; the emulator's host is a Neuralwatt host."""
     recorded = Telemetry()
     instrumentor = NeuralwattInstrumentor()
+    if instrumentor.is_instrumented_by_opentelemetry:  # e.g. by the llm plugin when it loaded
+        instrumentor.uninstrument()
     instrumentor.instrument(
         tracer_provider=recorded.tracer_provider,
         meter_provider=recorded.meter_provider,

@@ -51,7 +51,7 @@ def test_crlf_and_keepalive_variants(emulator):
 
 
 def test_models_are_listed(client):
-    assert [model.id for model in client.models.list()] == [name for name, _ in MODELS]
+    assert [model.id for model in client.models.list()] == [name for name, _, _ in MODELS]
 
 
 def test_energy_grows_with_tokens_and_differs_per_request(client, emulator):

@@ -56,12 +56,14 @@ FAULTS = {
     "http-401": "HTTP 401",
 }
 
+# (id, kind, context length): the shape of Neuralwatt's own /v1/models list.
 MODELS = [
-    ("openai/gpt-oss-20b", "chat"),
-    ("openai/gpt-oss-120b", "chat"),
-    ("Qwen/Qwen3-Coder-480B-A35B-Instruct", "chat"),
-    ("mistralai/Devstral-Small-2507", "chat"),
-    ("BAAI/bge-m3", "embeddings"),
+    ("openai/gpt-oss-20b", "chat", 16384),
+    ("moonshotai/Kimi-K2.6", "chat", 262144),
+    ("Qwen/Qwen3.6-35B-A3B", "chat", 131072),
+    ("zai-org/GLM-5.1-FP8", "chat", 202752),
+    ("mistralai/Devstral-Small-2-24B-Instruct-2512", "chat", 262144),
+    ("BAAI/bge-m3", "embeddings", 8192),
 ]
 
 _WORDS = (
@@ -158,6 +160,15 @@ def _apply_energy_faults(energy: dict, cost: dict, faults: frozenset):
     return energy, cost
 
 
+def _tool_to_call(body: dict) -> Optional[str]:
+    """With tools offered and no tool result yet, the model calls the first tool (no arguments)."""
+    tools = body.get("tools") or []
+    messages = body.get("messages") or []
+    if not tools or any(isinstance(m, dict) and m.get("role") == "tool" for m in messages):
+        return None
+    return (tools[0].get("function") or {}).get("name")
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: "_Server"
@@ -192,8 +203,8 @@ class _Handler(BaseHTTPRequestHandler):
     # -- routes --
     def do_GET(self):
         if self.path.rstrip("/") == "/v1/models":
-            data = [{"id": name, "object": "model", "created": 1735689600, "owned_by": name.split("/")[0],
-                     "neuralwatt": {"type": kind}} for name, kind in MODELS]
+            data = [{"id": name, "object": "model", "created": CREATED, "owned_by": name.split("/")[0],
+                     "max_model_len": context, "type": kind} for name, kind, context in MODELS]
             self._send_json(200, {"object": "list", "data": data})
         else:
             self._send_json(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
@@ -247,17 +258,28 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _chat(self, body: dict, exchange: Exchange):
         words = self._answer(body, exchange, body.get("messages", []), "chatcmpl")
+        tool = _tool_to_call(body)
         if body.get("stream"):
             chunks = [{"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
                                     "finish_reason": None}]}]
-            chunks += [{"choices": [{"index": 0, "delta": {"content": (" " if i else "") + word},
-                                     "finish_reason": None}]} for i, word in enumerate(words)]
-            chunks.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+            if tool:
+                call = {"index": 0, "id": "call_1", "type": "function", "function": {"name": tool, "arguments": ""}}
+                chunks += [{"choices": [{"index": 0, "delta": {"tool_calls": [call]}, "finish_reason": None}]},
+                           {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {
+                               "arguments": "{}"}}]}, "finish_reason": None}]}]
+            else:
+                chunks += [{"choices": [{"index": 0, "delta": {"content": (" " if i else "") + word},
+                                         "finish_reason": None}]} for i, word in enumerate(words)]
+            chunks.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls" if tool else "stop"}]})
             self._stream(body, exchange, "chat.completion.chunk", chunks)
             return
-        message = {"role": "assistant", "content": " ".join(words)}
+        if tool:
+            message = {"role": "assistant", "content": None, "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": tool, "arguments": "{}"}}]}
+        else:
+            message = {"role": "assistant", "content": " ".join(words)}
         self._complete(exchange, {"object": "chat.completion", "choices": [
-            {"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}]})
+            {"index": 0, "message": message, "finish_reason": "tool_calls" if tool else "stop", "logprobs": None}]})
 
     def _completion(self, body: dict, exchange: Exchange):
         words = self._answer(body, exchange, body.get("prompt", ""), "cmpl")

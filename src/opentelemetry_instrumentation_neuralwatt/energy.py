@@ -67,6 +67,10 @@ class Measurement:
     carbon_g: Optional[float] = None
     cost_usd: Optional[float] = None
     measured: Optional[bool] = None
+    # The decoded payloads exactly as the server sent them, for consumers that store them
+    # verbatim (the `llm` plugin); never put on spans, where only `attributes` go.
+    energy: Optional[dict] = None
+    cost: Optional[dict] = None
 
 
 def load_payload(raw: Any) -> Optional[dict]:
@@ -202,4 +206,6 @@ def measurement(energy: Any = None, cost: Any = None) -> Optional[Measurement]:
         carbon_g=values.get("carbon_g_co2eq"),
         cost_usd=cost_usd,
         measured=measured,
+        energy=energy,
+        cost=cost,
     )

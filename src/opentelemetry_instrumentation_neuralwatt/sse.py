@@ -60,7 +60,8 @@ def captured(decoder: Any) -> Optional[Measurement]:
     """The measurement a stream's decoder saw, or None. Comments win over a data-chunk `energy`."""
     if decoder is None:
         return None
-    energy = getattr(decoder, ENERGY_COMMENT, None)
+    # llm-neuralwatt's decoder subclass consumes `: energy` itself and keeps it as `energy_data`.
+    energy = getattr(decoder, ENERGY_COMMENT, None) or getattr(decoder, "energy_data", None)
     cost = getattr(decoder, COST_COMMENT, None)
     data = getattr(decoder, DATA_WITH_ENERGY, None)
     if data is not None:

@@ -18,6 +18,7 @@ from opentelemetry.semconv.attributes import error_attributes, server_attributes
 from opentelemetry.semconv.schemas import Schemas
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from . import collect
 from .energy import Measurement
 from .version import __version__
 
@@ -98,7 +99,7 @@ class Invocation:
     __slots__ = (
         "telemetry", "span", "operation", "request_model", "host", "port", "started",
         "response_model", "response_id", "finish_reasons", "input_tokens", "output_tokens",
-        "output_text", "ended", "_token",
+        "output_text", "ended", "collector", "_token",
     )
 
     def __init__(self, telemetry: Telemetry, operation: str, model: Optional[str], host: str,
@@ -115,6 +116,7 @@ class Invocation:
         self.output_tokens = None
         self.output_text: Optional[dict] = None
         self.ended = False
+        self.collector = collect.current.get()
         self._token = None
         self.span = None
         if traced:
@@ -194,6 +196,8 @@ class Invocation:
         if self.ended:
             return
         self.ended = True
+        if found is not None and self.collector is not None:
+            self.collector.append(found)
         try:
             self._finish(found, error)
         except Exception:

@@ -1,0 +1,27 @@
+"""Hand each request's measurement to code that asked for it, such as the `llm` plugin.
+
+A collector is a list made current in a context; every request *started* in that context
+appends its measurement to that list when it ends, wherever that happens. It is bound when the
+request starts, so concurrent requests in other threads or tasks never reach it.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Iterator, List, Optional
+
+from .energy import Measurement
+
+current: ContextVar[Optional[List[Measurement]]] = ContextVar("neuralwatt_collector", default=None)
+
+
+@contextmanager
+def collecting() -> Iterator[List[Measurement]]:
+    """Collect the measurements of the requests started inside this block."""
+    collected: List[Measurement] = []
+    token = current.set(collected)
+    try:
+        yield collected
+    finally:
+        current.reset(token)

@@ -1,0 +1,98 @@
+"""Put each `llm` call's energy and cost into its `response_json`, so it lands in logs.db.
+
+llm's own OpenAI-compatible models (`Chat`, `AsyncChat`, `Completion`: the ones this package
+registers for Neuralwatt, and any set up in `extra-openai-models.yaml`) keep the JSON body of a
+non-streaming answer, energy included, but build a stream's `response_json` from its chunks, so
+the `: energy` comment is lost. Their `execute` is wrapped here: the requests it starts collect
+their measurements (see `collect.py`), and when it finishes, the energy and cost objects the
+server sent are added to `response_json` unless it already has them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import wrapt
+
+from . import collect
+
+logger = logging.getLogger(__name__)
+
+_TARGETS = ("Chat", "AsyncChat", "Completion")
+
+
+def _response_of(args, kwargs):
+    return kwargs["response"] if "response" in kwargs else args[2]
+
+
+def _json_safe(value) -> bool:
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def inject(response, collected) -> None:
+    """Add the last collected energy/cost to `response.response_json`, never overwriting."""
+    try:
+        body = getattr(response, "response_json", None)
+        if not collected or not isinstance(body, dict):
+            return
+        found = collected[-1]
+        for key, payload in (("energy", found.energy), ("cost", found.cost)):
+            if payload is not None and key not in body and _json_safe(payload):
+                body[key] = payload
+    except Exception:
+        logger.debug("neuralwatt: could not add energy to response_json", exc_info=True)
+
+
+def execute_with_energy(wrapped, instance, args, kwargs):
+    """Runs llm's generator one step at a time with a collector current, then injects."""
+    collected = []
+    inner = wrapped(*args, **kwargs)
+    try:
+        while True:
+            token = collect.current.set(collected)
+            try:
+                item = next(inner)
+            except StopIteration:
+                break
+            finally:
+                collect.current.reset(token)
+            yield item
+    finally:
+        inner.close()
+    inject(_response_of(args, kwargs), collected)
+
+
+async def aexecute_with_energy(wrapped, instance, args, kwargs):
+    collected = []
+    inner = wrapped(*args, **kwargs)
+    try:
+        while True:
+            token = collect.current.set(collected)
+            try:
+                item = await inner.__anext__()
+            except StopAsyncIteration:
+                break
+            finally:
+                collect.current.reset(token)
+            yield item
+    finally:
+        await inner.aclose()
+    inject(_response_of(args, kwargs), collected)
+
+
+def wrap_llm_models() -> None:
+    """Wrap the `execute` of llm's OpenAI model classes, once."""
+    from llm.default_plugins import openai_models
+
+    for name in _TARGETS:
+        owner = getattr(openai_models, name, None)
+        execute = vars(owner).get("execute") if owner is not None else None
+        if execute is None or getattr(execute, "_self_wrapper", None) in (execute_with_energy, aexecute_with_energy):
+            continue
+        hook = aexecute_with_energy if name.startswith("Async") else execute_with_energy
+        wrapt.wrap_function_wrapper(owner, "execute", hook)
