@@ -56,30 +56,20 @@ class Telemetry:
         )
         meter = get_meter(__name__, __version__, meter_provider, schema_url=Schemas.V1_30_0.value)
         self.capture_content = capture_content
-        self.energy = meter.create_histogram(
-            "neuralwatt.energy", unit="J", description="Energy used by a Neuralwatt request",
-            explicit_bucket_boundaries_advisory=ENERGY_BUCKETS_J,
-        )
-        self.power = meter.create_histogram(
-            "neuralwatt.power", unit="W", description="Average power drawn by a Neuralwatt request",
-            explicit_bucket_boundaries_advisory=POWER_BUCKETS_W,
-        )
-        self.carbon = meter.create_histogram(
-            "neuralwatt.carbon", unit="g", description="Carbon emitted by a Neuralwatt request, g CO2e",
-            explicit_bucket_boundaries_advisory=CARBON_BUCKETS_G,
-        )
-        self.cost = meter.create_histogram(
-            "neuralwatt.cost", unit="USD", description="Cost of a Neuralwatt request",
-            explicit_bucket_boundaries_advisory=COST_BUCKETS_USD,
-        )
-        self.duration = meter.create_histogram(
-            "gen_ai.client.operation.duration", unit="s", description="GenAI operation duration",
-            explicit_bucket_boundaries_advisory=DURATION_BUCKETS_S,
-        )
-        self.token_usage = meter.create_histogram(
-            "gen_ai.client.token.usage", unit="{token}", description="Number of input and output tokens used",
-            explicit_bucket_boundaries_advisory=TOKEN_BUCKETS,
-        )
+
+        def histogram(name, unit, description, buckets):
+            return meter.create_histogram(name, unit=unit, description=description,
+                                          explicit_bucket_boundaries_advisory=buckets)
+
+        self.energy = histogram("neuralwatt.energy", "J", "Energy used by a Neuralwatt request", ENERGY_BUCKETS_J)
+        self.power = histogram("neuralwatt.power", "W", "Average power drawn by a Neuralwatt request", POWER_BUCKETS_W)
+        self.carbon = histogram("neuralwatt.carbon", "g", "Carbon emitted by a Neuralwatt request, g CO2e",
+                                CARBON_BUCKETS_G)
+        self.cost = histogram("neuralwatt.cost", "USD", "Cost of a Neuralwatt request", COST_BUCKETS_USD)
+        self.duration = histogram("gen_ai.client.operation.duration", "s", "GenAI operation duration",
+                                  DURATION_BUCKETS_S)
+        self.token_usage = histogram("gen_ai.client.token.usage", "{token}", "Number of input and output tokens used",
+                                     TOKEN_BUCKETS)
 
     def start(self, operation: str, model: Any, host: str, port: Optional[int],
               traced: bool, kwargs: dict) -> "Invocation":
