@@ -77,6 +77,16 @@ _PROXY = getattr(wrapt, "BaseObjectProxy", wrapt.ObjectProxy)
 _originals: dict = {}
 
 
+def _innermost_proxy(function):
+    """The wrapper closest to the SDK's own function, or None if the method is not wrapped."""
+    innermost = None
+    for link in _chain(function):
+        if not isinstance(link, _PROXY):
+            break
+        innermost = link
+    return innermost
+
+
 def _wrap(module_name: str, path: str, hook) -> None:
     owner, method = _owner(module_name, path)
     if owner is None:
@@ -85,8 +95,17 @@ def _wrap(module_name: str, path: str, hook) -> None:
     current = vars(owner)[method]
     if _ours_in_chain(current, hook):  # left in place, switched off, by an earlier uninstrument()
         return
-    wrapt.wrap_function_wrapper(owner, method, hook)
-    _originals[(owner, method)] = current
+    innermost = _innermost_proxy(current)
+    if innermost is None:
+        wrapt.wrap_function_wrapper(owner, method, hook)
+        _originals[(owner, method)] = current
+    else:
+        # Another instrumentation wrapped this method first. Ours goes under it, next to the
+        # SDK's function, because instrumentors that undo themselves by removing whatever wrapper
+        # is on top (opentelemetry.instrumentation.utils.unwrap) would otherwise remove ours.
+        original = innermost.__wrapped__
+        innermost.__wrapped__ = wrapt.FunctionWrapper(original, hook)
+        _originals[(owner, method)] = original
 
 
 def _unwrap(module_name: str, path: str, hook) -> None:
