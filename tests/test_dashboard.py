@@ -1,0 +1,210 @@
+"""The Grafana dashboard, proven against a real Prometheus without Docker: an instrumented app
+exposes its metrics (opentelemetry-exporter-prometheus names them as the collector does), a
+Prometheus on loopback scrapes it, and every PromQL expression of the dashboard returns data;
+the total joules equal what the emulator reported. The compose stack is checked structurally."""
+
+import json
+import math
+import shutil
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import openai
+import pytest
+import yaml
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.sdk.metrics import MeterProvider
+from prometheus_client import start_http_server
+
+from conftest import MESSAGES
+from opentelemetry_instrumentation_neuralwatt import NeuralwattInstrumentor
+
+STACK = Path(__file__).parent.parent / "examples" / "observability"
+DASHBOARD = STACK / "grafana" / "dashboards" / "neuralwatt-energy.json"
+# What Grafana would put in for the dashboard's variables.
+VARIABLES = {"$__rate_interval": "1m", "$model": ".*", "$grid_intensity": "400"}
+MODELS = ["openai/gpt-oss-20b", "moonshotai/Kimi-K2.6"]
+
+
+def prometheus_targets():
+    dashboard = json.loads(DASHBOARD.read_text())
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            if target["datasource"]["type"] == "prometheus":
+                yield panel["title"], target["expr"]
+
+
+def substitute(expr):
+    for name, value in VARIABLES.items():
+        expr = expr.replace(name, value)
+    return expr
+
+
+class Prometheus:
+    def __init__(self, tmp_path, scrape_port):
+        binary = shutil.which("prometheus")
+        assert binary, "Debian's prometheus is needed: bash scripts/install-prometheus.sh (scripts/test.sh runs it)"
+        with socket_port() as port:
+            self.url = f"http://127.0.0.1:{port}"
+        config = tmp_path / "prometheus.yml"
+        config.write_text(yaml.safe_dump({
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "scrape_configs": [{"job_name": "app", "static_configs": [{"targets": [f"127.0.0.1:{scrape_port}"]}]}],
+        }))
+        self.process = subprocess.Popen(
+            [binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
+             f"--web.listen-address={self.url[len('http://'):]}", "--log.level=warn"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        self._wait(lambda: urllib.request.urlopen(f"{self.url}/-/ready", timeout=1).status == 200)
+
+    def _wait(self, ready, seconds=30):
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                if ready():
+                    return
+            except OSError:
+                pass
+            assert self.process.poll() is None, "prometheus exited"
+            assert time.monotonic() < deadline, "timed out waiting for prometheus"
+            time.sleep(0.2)
+
+    def query(self, expr):
+        url = f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            body = json.load(answer)
+        assert body["status"] == "success", body
+        return [(sample["metric"], float(sample["value"][1])) for sample in body["data"]["result"]]
+
+    def wait_for_count(self, count):
+        def scraped():
+            result = self.query("sum(neuralwatt_energy_joules_count)")
+            return result and result[0][1] == count
+        self._wait(scraped)
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+class socket_port:
+    """A free loopback port."""
+
+    def __enter__(self):
+        import socket
+
+        self._socket = socket.socket()
+        self._socket.bind(("127.0.0.1", 0))
+        return self._socket.getsockname()[1]
+
+    def __exit__(self, *exc):
+        self._socket.close()
+
+
+@pytest.fixture
+def instrumented_app(emulator):
+    """This process plays the app: instrumented, its metrics served for Prometheus to scrape."""
+    instrumentor = NeuralwattInstrumentor()
+    if instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.uninstrument()
+    reader = PrometheusMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    server, thread = start_http_server(0, addr="127.0.0.1")
+    instrumentor.instrument(meter_provider=provider, hosts=[f"127.0.0.1:{emulator.port}"])
+    yield server.server_port
+    instrumentor.uninstrument()
+    server.shutdown()
+    provider.shutdown()
+
+
+def workload(client):
+    for model in MODELS:
+        client.chat.completions.create(model=model, messages=MESSAGES)
+        list(client.chat.completions.create(model=model, messages=MESSAGES, stream=True,
+                                            stream_options={"include_usage": True}))
+        client.chat.completions.create(model=model, messages=MESSAGES, max_tokens=60)
+
+
+def test_every_dashboard_query_returns_data_from_a_real_prometheus(tmp_path, emulator, client, instrumented_app):
+    prometheus = Prometheus(tmp_path, instrumented_app)
+    try:
+        workload(client)  # two bursts, with scrapes between, so rates and increases see change
+        prometheus.wait_for_count(6)
+        workload(client)
+        prometheus.wait_for_count(12)
+        time.sleep(2.5)
+
+        for title, expr in prometheus_targets():
+            result = prometheus.query(substitute(expr))
+            assert result, f"{title}: no data for {expr}"
+            values = [value for _, value in result]
+            assert all(math.isfinite(v) for v in values), (title, result)
+            assert any(v > 0 for v in values), (title, result)
+
+        (_, total), = prometheus.query(substitute('sum(neuralwatt_energy_joules_sum{gen_ai_request_model=~"$model"})'))
+        assert total == pytest.approx(sum(e.energy["energy_joules"] for e in emulator.exchanges), rel=1e-9)
+        (_, carbon), = prometheus.query("sum(neuralwatt_carbon_grams_sum)")
+        assert carbon == pytest.approx(sum(e.energy["carbon_g_co2eq"] for e in emulator.exchanges), rel=1e-9)
+        by_model = {m["gen_ai_request_model"]: v for m, v in prometheus.query(
+            "sum by (gen_ai_request_model) (neuralwatt_energy_joules_count)")}
+        assert by_model == {model: 6.0 for model in MODELS}
+        with urllib.request.urlopen(f"{prometheus.url}/api/v1/label/gen_ai_request_model/values") as answer:
+            assert sorted(json.load(answer)["data"]) == sorted(MODELS)  # the $model variable's values
+    finally:
+        prometheus.stop()
+
+
+def test_every_panel_has_a_unit_and_links_to_jaeger():
+    dashboard = json.loads(DASHBOARD.read_text())
+    titles = [panel["title"] for panel in dashboard["panels"]]
+    for panel in dashboard["panels"]:
+        assert panel["fieldConfig"]["defaults"]["unit"], panel["title"]
+    for needed in ("Energy over time", "Energy over time (kWh)", "Average power", "Energy per request (p50 / p95)",
+                   "Joules per output token", "Carbon: reported and estimated", "Cost", "Request rate",
+                   "Latency (p50 / p95)"):
+        assert needed in titles
+    links = [link["url"] for panel in dashboard["panels"] for link in panel.get("links", [])]
+    assert links and all(url.startswith("http://localhost:16686/search?service=${service}") for url in links)
+    assert {v["name"] for v in dashboard["templating"]["list"]} == {"model", "grid_intensity", "service"}
+
+
+def test_compose_stack_is_wired_as_the_readme_says():
+    compose = yaml.safe_load((STACK / "docker-compose.yml").read_text())
+    collector = yaml.safe_load((STACK / "otel-collector.yaml").read_text())
+    prometheus = yaml.safe_load((STACK / "prometheus.yml").read_text())
+    datasources = yaml.safe_load((STACK / "grafana/provisioning/datasources/datasources.yaml").read_text())
+    dashboards = yaml.safe_load((STACK / "grafana/provisioning/dashboards/dashboards.yaml").read_text())
+    readme = (STACK.parent.parent / "README.md").read_text()
+
+    services = compose["services"]
+    assert set(services) == {"otel-collector", "jaeger", "prometheus", "grafana"}
+    published = {int(port.split(":")[0]) for service in services.values() for port in service.get("ports", [])}
+    assert published == {4317, 4318, 8889, 16686, 9090, 3000}
+    for port in (4318, 16686, 9090, 3000):
+        assert f"localhost:{port}" in readme
+
+    # OTLP in on both protocols; traces to Jaeger; metrics to the endpoint Prometheus scrapes
+    protocols = collector["receivers"]["otlp"]["protocols"]
+    assert protocols["grpc"]["endpoint"].endswith(":4317") and protocols["http"]["endpoint"].endswith(":4318")
+    pipelines = collector["service"]["pipelines"]
+    assert pipelines["traces"]["receivers"] == ["otlp"] and "otlp/jaeger" in pipelines["traces"]["exporters"]
+    assert pipelines["metrics"]["receivers"] == ["otlp"] and "prometheus" in pipelines["metrics"]["exporters"]
+    for pipeline in pipelines.values():
+        assert set(pipeline["exporters"]) <= set(collector["exporters"])
+        assert set(pipeline.get("processors", [])) <= set(collector["processors"])
+    assert collector["exporters"]["otlp/jaeger"]["endpoint"].split(":")[0] in services
+    metrics_port = collector["exporters"]["prometheus"]["endpoint"].rsplit(":", 1)[1]
+    assert prometheus["scrape_configs"][0]["static_configs"][0]["targets"] == [f"otel-collector:{metrics_port}"]
+
+    # Grafana: both datasources point at compose services; the dashboard file is where the provider looks
+    urls = {d["uid"]: d["url"] for d in datasources["datasources"]}
+    assert urls == {"prometheus": "http://prometheus:9090", "jaeger": "http://jaeger:16686"}
+    mounts = dict(volume.split(":")[:2] for volume in services["grafana"]["volumes"])
+    assert mounts["./grafana/dashboards"] == dashboards["providers"][0]["options"]["path"]
+    assert mounts["./grafana/provisioning"] == "/etc/grafana/provisioning"
+    used = {t["datasource"]["uid"] for p in json.loads(DASHBOARD.read_text())["panels"] for t in p["targets"]}
+    assert used <= set(urls)
