@@ -59,7 +59,7 @@ def test_unmeasured_placeholders_are_not_data():
     assert found.joules is None and found.measured is False
 
 
-@pytest.mark.parametrize("value", [float("nan"), float("inf"), -1.0, 2e9, "44.1", True, None, [1], {"j": 1}])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -1.0, 2e9, 10**400, "44.1", True, None, [1], {"j": 1}])
 def test_invalid_joules_are_dropped(value):
     assert measurement({"energy_joules": value}) is None
 
@@ -125,8 +125,10 @@ def test_the_hook_ignores_lookalike_comments():
 
 def test_a_comment_wins_over_energy_in_a_data_chunk():
     decoder = SSEDecoder()
-    feed(decoder, ['data: {"choices": [], "energy": {"energy_joules": 1.0}}', ': energy {"energy_joules": 2.0}'])
-    assert captured(decoder).joules == 2.0
+    in_data = {"energy_joules": 1.0}
+    assert captured(decoder, data_energy=in_data).joules == 1.0
+    feed(decoder, [': energy {"energy_joules": 2.0}'])
+    assert captured(decoder, data_energy=in_data).joules == 2.0
 
 
 def test_the_hook_is_silent_when_switched_off():

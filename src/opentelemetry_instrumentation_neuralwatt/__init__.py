@@ -144,6 +144,7 @@ class NeuralwattInstrumentor(BaseInstrumentor):
     def _instrument(self, **kwargs):
         capture = os.environ.get(CAPTURE_CONTENT_ENV, "false").strip().lower() == "true"
         state.endpoints = Endpoints(kwargs.get("hosts") or ())
+        state.addresses = {}
         state.telemetry = Telemetry(kwargs.get("tracer_provider"), kwargs.get("meter_provider"), capture)
         for module_name, path, hook in _TARGETS:
             _wrap(module_name, path, hook)

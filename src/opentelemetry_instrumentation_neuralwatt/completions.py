@@ -42,9 +42,23 @@ class _State:
 
     telemetry: Optional[Telemetry] = None
     endpoints: Endpoints = Endpoints()
+    # id(base URL object) -> (that object, host, port, is Neuralwatt); reset by instrument()
+    addresses: dict = {}
 
 
 state = _State()
+
+
+def _address(client: Any):
+    """The client's host, port and whether it is Neuralwatt, computed once per base URL."""
+    url = client.base_url
+    cached = state.addresses.get(id(url))
+    if cached is None or cached[0] is not url:
+        cached = (url, url.host, url.port, state.endpoints.matches(url.host, url.port))
+        if len(state.addresses) > 1024:  # clients come and go: stay bounded
+            state.addresses.clear()
+        state.addresses[id(url)] = cached
+    return cached[1:]
 
 
 def _begin(operation: str, resource: Any, kwargs: dict) -> Optional[Invocation]:
@@ -52,9 +66,7 @@ def _begin(operation: str, resource: Any, kwargs: dict) -> Optional[Invocation]:
     if telemetry is None or not is_instrumentation_enabled():
         return None
     try:
-        url = resource._client.base_url
-        host, port = url.host, url.port
-        traced = state.endpoints.matches(host, port)
+        host, port, traced = _address(resource._client)
         return telemetry.start(operation, kwargs.get("model"), host, port, traced, kwargs)
     except Exception:
         logger.debug("neuralwatt: could not start telemetry", exc_info=True)
@@ -134,11 +146,11 @@ def async_wrapper(operation: str):
 
 
 def _finish_stream(invocation: Invocation, stream: Any) -> None:
-    """End a stream's invocation with whatever energy its decoder captured."""
+    """End a stream's invocation with whatever energy its decoder (or a data chunk) carried."""
     if invocation.ended:
         return
     try:
-        found = sse.captured(getattr(stream, "_decoder", None))
+        found = sse.captured(getattr(stream, "_decoder", None), invocation.data_energy, invocation.data_cost)
     except Exception:
         logger.debug("neuralwatt: could not read captured energy", exc_info=True)
         found = None
@@ -146,8 +158,14 @@ def _finish_stream(invocation: Invocation, stream: Any) -> None:
 
 
 def _observe(invocation: Invocation, chunk: Any) -> None:
+    """Read one chunk; the fast path for SDK chunks, the general one for anything else."""
     try:
-        invocation.observe(chunk)
+        invocation.observe_chunk(chunk)
+    except AttributeError:
+        try:
+            invocation.observe(chunk)
+        except Exception:
+            logger.debug("neuralwatt: could not read a chunk", exc_info=True)
     except Exception:
         logger.debug("neuralwatt: could not read a chunk", exc_info=True)
 
@@ -160,7 +178,20 @@ class StreamProxy(wrapt.ObjectProxy):
         self._self_invocation = invocation
 
     def __iter__(self):
-        return self
+        # A generator over the SDK's own iteration: the cheapest per-chunk path. Its
+        # GeneratorExit (the consumer dropped this iterator: `break`, `next(iter(s))`) does not
+        # end the span, because the stream itself lives on and can still be read.
+        invocation, stream = self._self_invocation, self.__wrapped__
+        try:
+            for chunk in stream:
+                _observe(invocation, chunk)
+                yield chunk
+        except GeneratorExit:
+            raise
+        except BaseException as error:
+            invocation.end(error=error)
+            raise
+        _finish_stream(invocation, stream)
 
     def __next__(self):
         try:
@@ -204,8 +235,18 @@ class AsyncStreamProxy(wrapt.ObjectProxy):
         super().__init__(stream)
         self._self_invocation = invocation
 
-    def __aiter__(self):
-        return self
+    async def __aiter__(self):
+        invocation, stream = self._self_invocation, self.__wrapped__
+        try:
+            async for chunk in stream:
+                _observe(invocation, chunk)
+                yield chunk
+        except GeneratorExit:
+            raise
+        except BaseException as error:
+            invocation.end(error=error)
+            raise
+        _finish_stream(invocation, stream)
 
     async def __anext__(self):
         try:

@@ -11,9 +11,8 @@ import json
 import logging
 import math
 import re
-from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Mapping, NamedTuple, Optional, Union
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +56,7 @@ _COST_NUMBERS = {
 }
 
 
-@dataclass(frozen=True)
-class Measurement:
+class Measurement(NamedTuple):
     """What one request reported: span attributes plus the values that feed metrics."""
 
     attributes: Mapping[str, AttributeValue]
@@ -94,13 +92,16 @@ def load_payload(raw: Any) -> Optional[dict]:
 
 
 def _number(value: Any, low: float, high: float) -> Optional[float]:
-    # bool is an int in Python; JSON true is never a measurement.
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    # Exact types: JSON true/false are bools, never measurements. The bounds are finite, so
+    # the comparison also rejects NaN and infinities.
+    kind = type(value)
+    if kind is int:
+        if not low <= value <= high:  # compared as int first: a 400-digit int overflows float()
+            return None
+        value = float(value)
+    elif kind is not float:
         return None
-    value = float(value)
-    if not math.isfinite(value) or value < low or value > high:
-        return None
-    return value
+    return value if low <= value <= high else None
 
 
 def _scalar(value: Any) -> Optional[AttributeValue]:

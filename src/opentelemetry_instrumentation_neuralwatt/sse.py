@@ -3,7 +3,7 @@
 Neuralwatt ends a stream with `: energy {...}` and `: cost {...}` SSE comments, which the SDK
 drops. Each `Stream` has its own decoder, so the raw payload text is stored on that decoder:
 energy can never cross from one request to another. The hook runs for every line of every
-stream, so it only compares prefixes; parsing happens once, when the stream ends.
+stream, so it only compares a prefix; parsing happens once, when the stream ends.
 """
 
 from __future__ import annotations
@@ -11,14 +11,13 @@ from __future__ import annotations
 import logging
 from typing import Any, Optional
 
-from .energy import Measurement, load_payload, measurement
+from .energy import Measurement, measurement
 
 logger = logging.getLogger(__name__)
 
 # Attributes set on an `openai._streaming.SSEDecoder` instance.
 ENERGY_COMMENT = "_neuralwatt_energy"
 COST_COMMENT = "_neuralwatt_cost"
-DATA_WITH_ENERGY = "_neuralwatt_data"
 
 
 class _Switch:
@@ -31,16 +30,12 @@ capture = _Switch()
 
 
 def decode_hook(wrapped, decoder, args, kwargs):
-    if capture.on and args:
-        line = args[0]
-        try:
-            if line.startswith(":"):
-                _remember_comment(decoder, line)
-            elif '"energy"' in line and line.startswith("data:"):
-                # A server may put `energy` inside a data chunk instead; kept raw, parsed at the end.
-                setattr(decoder, DATA_WITH_ENERGY, line[5:])
-        except Exception:  # never let capture break decoding
-            logger.debug("neuralwatt: SSE capture failed", exc_info=True)
+    # Runs for every line of every stream: one slice and compare, then the SDK's own decode.
+    try:
+        if args[0][:1] == ":" and capture.on:
+            _remember_comment(decoder, args[0])
+    except Exception:  # never let capture break decoding
+        logger.debug("neuralwatt: SSE capture failed", exc_info=True)
     return wrapped(*args, **kwargs)
 
 
@@ -56,21 +51,18 @@ def _remember_comment(decoder: Any, line: str) -> None:
         setattr(decoder, name, payload)
 
 
-def captured(decoder: Any) -> Optional[Measurement]:
-    """The measurement a stream's decoder saw, or None. Comments win over a data-chunk `energy`."""
-    if decoder is None:
-        return None
-    # llm-neuralwatt's decoder subclass consumes `: energy` itself and keeps it as `energy_data`.
-    energy = getattr(decoder, ENERGY_COMMENT, None) or getattr(decoder, "energy_data", None)
-    cost = getattr(decoder, COST_COMMENT, None)
-    data = getattr(decoder, DATA_WITH_ENERGY, None)
-    if data is not None:
-        chunk = load_payload(data)
-        if chunk is not None:
-            if energy is None:
-                energy = chunk.get("energy")
-            if cost is None:
-                cost = chunk.get("cost")
+def captured(decoder: Any, data_energy: Any = None, data_cost: Any = None) -> Optional[Measurement]:
+    """The measurement of one stream: its decoder's comments, else an `energy` / `cost` that
+    arrived inside a data chunk (passed in by the stream proxy), else None."""
+    energy = cost = None
+    if decoder is not None:
+        # llm-neuralwatt's decoder subclass consumes `: energy` itself and keeps it as `energy_data`.
+        energy = getattr(decoder, ENERGY_COMMENT, None) or getattr(decoder, "energy_data", None)
+        cost = getattr(decoder, COST_COMMENT, None)
+    if energy is None:
+        energy = data_energy
+    if cost is None:
+        cost = data_cost
     if energy is None and cost is None:
         return None
     return measurement(energy, cost)

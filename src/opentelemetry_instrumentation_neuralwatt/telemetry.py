@@ -89,7 +89,7 @@ class Invocation:
     __slots__ = (
         "telemetry", "span", "operation", "request_model", "host", "port", "started",
         "response_model", "response_id", "finish_reasons", "input_tokens", "output_tokens",
-        "output_text", "ended", "collector", "_token",
+        "output_text", "data_energy", "data_cost", "ended", "collector", "_token",
     )
 
     def __init__(self, telemetry: Telemetry, operation: str, model: Optional[str], host: str,
@@ -105,6 +105,7 @@ class Invocation:
         self.input_tokens = None
         self.output_tokens = None
         self.output_text: Optional[dict] = None
+        self.data_energy = self.data_cost = None
         self.ended = False
         self.collector = collect.current.get()
         self._token = None
@@ -173,6 +174,28 @@ class Invocation:
             self.input_tokens = _get(usage, "prompt_tokens")
             self.output_tokens = _get(usage, "completion_tokens")
 
+    def observe_chunk(self, chunk: Any) -> None:
+        """One chunk of an SDK stream. Runs for every chunk, so it only reads attributes; an
+        object of another shape raises AttributeError and the caller falls back to `observe`."""
+        if self.response_id is None:
+            self.response_id = chunk.id
+            self.response_model = chunk.model
+        for choice in chunk.choices:
+            if choice.finish_reason is not None:
+                if self.finish_reasons is None:
+                    self.finish_reasons = []
+                self.finish_reasons.append(choice.finish_reason)
+            if self.output_text is not None:
+                self._keep_output(choice)
+        usage = chunk.usage
+        if usage is not None:
+            self.input_tokens = usage.prompt_tokens
+            self.output_tokens = usage.completion_tokens
+        extra = getattr(chunk, "__pydantic_extra__", None)
+        if extra:  # a server that puts `energy` / `cost` inside a data chunk
+            self.data_energy = extra.get("energy", self.data_energy)
+            self.data_cost = extra.get("cost", self.data_cost)
+
     def _keep_output(self, choice: Any) -> None:
         message = _get(choice, "delta") or _get(choice, "message")
         text = _get(message, "content") if message is not None else _get(choice, "text")
@@ -232,12 +255,13 @@ class Invocation:
                     )
 
         if span.is_recording():
-            span.set_attributes(self._response_attributes())
+            attributes = self._response_attributes()
             if found is not None:
-                span.set_attributes(found.attributes)
+                attributes.update(found.attributes)
             if error is not None:
-                span.set_attribute(error_attributes.ERROR_TYPE, type(error).__qualname__)
+                attributes[error_attributes.ERROR_TYPE] = type(error).__qualname__
                 span.set_status(Status(StatusCode.ERROR, str(error)[:512]))
+            span.set_attributes(attributes)
         span.end()
 
     def _response_attributes(self) -> dict:

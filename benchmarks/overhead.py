@@ -1,0 +1,179 @@
+"""Client CPU time per request, bare `openai` against one instrumentation, in alternating pairs.
+
+Run by `benchmarks/run.py` inside the virtual environment of the instrumentation under test; it
+prints one JSON object. CPU time drifts by tens of percent over seconds here, so bare and
+instrumented runs alternate (instrumenting and uninstrumenting between them, untimed, GC off) and
+the result is the median of the per-pair ratios.
+
+    python benchmarks/overhead.py --instrumentation ours-sdk --mode stream --transport mock
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import statistics
+import time
+
+import openai
+
+MODEL = "openai/gpt-oss-20b"
+MESSAGES = [{"role": "user", "content": "benchmark"}]
+NEURALWATT = "https://api.neuralwatt.com/v1"
+ENERGY = ('{"energy_joules": 15.23, "energy_kwh": 4.23e-06, "avg_power_watts": 78.5, "duration_seconds": 0.194, '
+          '"attribution_method": "prorated", "attribution_ratio": 1.0, "carbon_g_co2eq": 0.0005146, '
+          '"grid_carbon_intensity_gco2perkwhr": 42.0, "grid_id": "FI", "carbon_source": "agent_cache"}')
+COST = '{"request_cost_usd": 6.1e-05, "cache_savings_usd": 0.0}'
+
+
+def canned_stream(chunks: int) -> bytes:
+    """Neuralwatt's streaming wire format: chunks, a usage chunk, energy and cost comments, [DONE]."""
+    head = '{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"%s","choices":' % MODEL
+    lines = [f'data: {head}[{{"index":0,"delta":{{"content":"tok{i} "}},"finish_reason":null}}]}}\n\n'
+             for i in range(chunks)]
+    lines.append(f'data: {head}[{{"index":0,"delta":{{}},"finish_reason":"stop"}}]}}\n\n')
+    lines.append(f'data: {head}[],"usage":{{"prompt_tokens":3,"completion_tokens":{chunks},"total_tokens":{chunks + 3}}}}}\n\n')
+    lines.append(f": energy {ENERGY}\n: cost {COST}\ndata: [DONE]\n\n")
+    return "".join(lines).encode()
+
+
+def canned_json() -> bytes:
+    return ('{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"%s","choices":[{"index":0,'
+            '"message":{"role":"assistant","content":"A short answer."},"finish_reason":"stop"}],'
+            '"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7},"energy":%s,"cost":%s}'
+            % (MODEL, ENERGY, COST)).encode()
+
+
+def mock_client(chunks: int):
+    """A real openai client whose transport answers with canned Neuralwatt bytes (no network)."""
+    try:
+        import httpx2 as httpx  # openai 3.x
+    except ImportError:
+        import httpx  # openai 1.x / 2.x
+    stream_body, json_body = canned_stream(chunks), canned_json()
+
+    def answer(request):
+        if b'"stream":true' in request.content:
+            return httpx.Response(200, content=stream_body, headers={"content-type": "text/event-stream"})
+        return httpx.Response(200, content=json_body, headers={"content-type": "application/json"})
+
+    return openai.OpenAI(base_url=NEURALWATT, api_key="k", max_retries=0,
+                         http_client=httpx.Client(transport=httpx.MockTransport(answer)))
+
+
+def sdk_providers():
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+    class Drop(SpanExporter):
+        def export(self, spans):
+            return SpanExportResult.SUCCESS
+
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(BatchSpanProcessor(Drop()))
+    return {"tracer_provider": tracer_provider, "meter_provider": MeterProvider(metric_readers=[InMemoryMetricReader()])}
+
+
+def instrumentor(name: str, hosts: list):
+    """(instrumentor, instrument() kwargs) for a name; peers in their default configuration."""
+    if name == "ours-noop":
+        from opentelemetry.metrics import NoOpMeterProvider
+        from opentelemetry.trace import NoOpTracerProvider
+
+        from opentelemetry_instrumentation_neuralwatt import NeuralwattInstrumentor
+        return NeuralwattInstrumentor(), {"tracer_provider": NoOpTracerProvider(),
+                                          "meter_provider": NoOpMeterProvider(), "hosts": hosts}
+    if name == "ours-sdk":
+        from opentelemetry_instrumentation_neuralwatt import NeuralwattInstrumentor
+        return NeuralwattInstrumentor(), {**sdk_providers(), "hosts": hosts}
+    if name == "genai-openai":
+        from opentelemetry.instrumentation.genai.openai import OpenAIInstrumentor
+    elif name == "openllmetry":
+        from opentelemetry.instrumentation.openai import OpenAIInstrumentor
+    elif name == "openinference":
+        from openinference.instrumentation.openai import OpenAIInstrumentor
+    else:
+        raise SystemExit(f"unknown instrumentation {name}")
+    return OpenAIInstrumentor(), sdk_providers()
+
+
+def workload(client, mode: str, batch: int):
+    if mode == "stream":
+        def run():
+            for _ in client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True,
+                                                    stream_options={"include_usage": True}):
+                pass
+    else:
+        def run():
+            for _ in range(batch):
+                client.chat.completions.create(model=MODEL, messages=MESSAGES, max_tokens=4)
+    return run
+
+
+def cpu_seconds(run) -> float:
+    gc.collect()
+    gc.disable()
+    try:
+        start = time.process_time()
+        run()
+        return time.process_time() - start
+    finally:
+        gc.enable()
+
+
+def measure(args) -> dict:
+    if args.transport == "mock":
+        client, hosts = mock_client(args.chunks), []
+    else:
+        client = openai.OpenAI(base_url=args.base_url, api_key="k", max_retries=0)
+        hosts = [args.base_url]
+    made, options = instrumentor(args.instrumentation, hosts)
+    run = workload(client, args.mode, args.batch)
+
+    def set_state(instrumented: bool):
+        if instrumented and not made.is_instrumented_by_opentelemetry:
+            made.instrument(**options)
+        elif not instrumented and made.is_instrumented_by_opentelemetry:
+            made.uninstrument()
+
+    for instrumented in (False, True, False, True):  # warm up both paths
+        set_state(instrumented)
+        run()
+    ratios, bare, instrumented = [], [], []
+    for pair in range(args.pairs):
+        timing = {}
+        for state in ((False, True) if pair % 2 == 0 else (True, False)):
+            set_state(state)
+            timing[state] = cpu_seconds(run)
+        bare.append(timing[False])
+        instrumented.append(timing[True])
+        ratios.append(timing[True] / timing[False])
+    set_state(False)
+    per_request = 1 if args.mode == "stream" else args.batch
+    return {
+        "instrumentation": args.instrumentation, "mode": args.mode, "transport": args.transport,
+        "openai": openai.__version__, "pairs": args.pairs,
+        "median_ratio": statistics.median(ratios),
+        "bare_ms": 1000 * statistics.median(bare) / per_request,
+        "instrumented_ms": 1000 * statistics.median(instrumented) / per_request,
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--instrumentation", required=True,
+                        choices=["ours-noop", "ours-sdk", "genai-openai", "openllmetry", "openinference"])
+    parser.add_argument("--mode", choices=["stream", "json"], required=True)
+    parser.add_argument("--transport", choices=["mock", "emulator"], default="mock")
+    parser.add_argument("--base-url", help="the emulator's base URL (with --transport emulator)")
+    parser.add_argument("--pairs", type=int, default=21)
+    parser.add_argument("--chunks", type=int, default=1000, help="chunks per stream (mock transport)")
+    parser.add_argument("--batch", type=int, default=50, help="non-streaming calls per timed run")
+    print(json.dumps(measure(parser.parse_args())))
+
+
+if __name__ == "__main__":
+    main()
