@@ -6,5 +6,5 @@ cd "$(dirname "$0")/.."
 bash scripts/install-prometheus.sh   # the dashboard tests run a real Prometheus
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[test]"
+.venv/bin/python -m pip install --quiet -e ".[test,llm-test]"
 exec .venv/bin/python -m pytest "$@"

@@ -7,6 +7,11 @@ import math
 
 import openai
 import pytest
+
+try:  # the HTTP library under the SDK: httpx2 for openai 3.x, httpx for 1.x and 2.x
+    import httpx2 as httpx
+except ImportError:
+    import httpx
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
@@ -89,6 +94,18 @@ def client(emulator):
 async def aclient(emulator):
     async with openai.AsyncOpenAI(base_url=emulator.base_url, api_key="sk-test-secret", max_retries=0) as made:
         yield made
+
+
+def helpers(client):
+    """Where `.stream()` and `.parse()` live: chat.completions, or beta.chat.completions before openai 1.92."""
+    completions = client.chat.completions
+    return completions if hasattr(completions, "stream") else client.beta.chat.completions
+
+
+# What the SDK raises when the server goes away mid-stream or a read times out: its own
+# exception types in openai >= 1.5x, the HTTP library's in older releases.
+CONNECTION_ERRORS = (openai.APIConnectionError, httpx.TransportError)
+TIMEOUT_ERRORS = (openai.APITimeoutError, httpx.TimeoutException)
 
 
 def faults(*names):

@@ -3,7 +3,7 @@ and cost the server put in the JSON body."""
 
 from opentelemetry.trace import SpanKind, StatusCode
 
-from conftest import MESSAGES, MODEL, energy_attributes, neuralwatt_attributes
+from conftest import MESSAGES, MODEL, energy_attributes, helpers, neuralwatt_attributes
 
 
 def assert_chat_span(span, exchange, port):
@@ -85,7 +85,7 @@ async def test_async_embeddings_span(telemetry, aclient, emulator):
 
 
 def test_structured_parse_is_a_chat_span(telemetry, client, emulator):
-    client.chat.completions.parse(model=MODEL, messages=MESSAGES)
+    helpers(client).parse(model=MODEL, messages=MESSAGES)
 
     exchange = emulator.exchanges[-1]
     assert telemetry.span().attributes["neuralwatt.energy.joules"] == exchange.energy["energy_joules"]

@@ -3,12 +3,11 @@ the span ends exactly once, with the right status, however the stream ends."""
 
 import gc
 
-import httpx2
 import openai
 import pytest
 from opentelemetry.trace import StatusCode
 
-from conftest import MESSAGES, MODEL, energy_attributes, faults, neuralwatt_attributes
+from conftest import CONNECTION_ERRORS, MESSAGES, MODEL, energy_attributes, faults, helpers, httpx, neuralwatt_attributes
 
 USAGE = {"include_usage": True}
 
@@ -63,7 +62,7 @@ def test_stream_object_behaves_like_the_sdks(telemetry, client):
     response = stream(client)
 
     assert isinstance(response, openai.Stream)
-    assert isinstance(response.response, httpx2.Response)
+    assert isinstance(response.response, httpx.Response)
     assert response.response.headers["content-type"] == "text/event-stream"
     with response as entered:
         assert entered is response  # the user keeps our proxy inside `with`
@@ -127,12 +126,12 @@ def test_exhausted_then_closed_is_still_one_span(telemetry, client):
 def test_server_disconnect_mid_stream_is_an_error(telemetry, client):
     response = stream(client, extra_headers=faults("disconnect"))
 
-    with pytest.raises(openai.APIConnectionError):
+    with pytest.raises(CONNECTION_ERRORS) as raised:
         list(response)
 
     span = telemetry.span()
     assert span.status.status_code is StatusCode.ERROR
-    assert span.attributes["error.type"] == "APIConnectionError"
+    assert span.attributes["error.type"] == type(raised.value).__qualname__
     assert neuralwatt_attributes(span) == {}
 
 
@@ -160,7 +159,7 @@ async def test_async_break_out_of_async_with(telemetry, aclient):
 async def test_async_aclose_and_close_end_the_span_once(telemetry, aclient):
     first = await aclient.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
     await first.__anext__()
-    await first.aclose()
+    await (first.aclose() if hasattr(openai.AsyncStream, "aclose") else first.close())  # aclose: openai >= 1.5x
     second = await aclient.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
     await second.close()
     await second.close()
@@ -182,13 +181,13 @@ async def test_async_disconnect_is_an_error(telemetry, aclient):
     response = await aclient.chat.completions.create(
         model=MODEL, messages=MESSAGES, stream=True, extra_headers=faults("disconnect")
     )
-    with pytest.raises(openai.APIConnectionError):
+    with pytest.raises(CONNECTION_ERRORS) as raised:
         async for _ in response:
             pass
 
     span = telemetry.span()
     assert span.status.status_code is StatusCode.ERROR
-    assert span.attributes["error.type"] == "APIConnectionError"
+    assert span.attributes["error.type"] == type(raised.value).__qualname__
 
 
 def test_with_raw_response_stream_keeps_headers_and_gets_energy(telemetry, client, emulator):
@@ -243,7 +242,7 @@ def test_with_streaming_response_closed_unparsed_ends_the_span(telemetry, client
 
 
 def test_chat_completions_stream_helper(telemetry, client, emulator):
-    with client.chat.completions.stream(model=MODEL, messages=MESSAGES, stream_options=USAGE) as events:
+    with helpers(client).stream(model=MODEL, messages=MESSAGES, stream_options=USAGE) as events:
         final = events.get_final_completion()
 
     exchange = emulator.exchanges[-1]
@@ -252,7 +251,7 @@ def test_chat_completions_stream_helper(telemetry, client, emulator):
 
 
 async def test_async_chat_completions_stream_helper(telemetry, aclient, emulator):
-    async with aclient.chat.completions.stream(model=MODEL, messages=MESSAGES, stream_options=USAGE) as events:
+    async with helpers(aclient).stream(model=MODEL, messages=MESSAGES, stream_options=USAGE) as events:
         await events.get_final_completion()
 
     assert_full_stream_span(telemetry.span(), emulator.exchanges[-1])

@@ -52,7 +52,7 @@ FAULTS = {
     "slow": "50 ms between stream chunks",
     "http-429": "HTTP 429 on every attempt (Retry-After 0)",
     "http-500": "HTTP 500 on every attempt",
-    "http-500-once": "HTTP 500 on the first attempt only, then a normal answer",
+    "http-500-once": "HTTP 500 the first time a request body arrives, a normal answer to its retry",
     "http-401": "HTTP 401",
 }
 
@@ -234,7 +234,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _http_fault(self, exchange: Exchange) -> bool:
         faults = exchange.faults
-        first_try = self.headers.get("x-stainless-retry-count", "0") == "0"
+        first_try = self.server.emulator._first_time(exchange.request) if "http-500-once" in faults else True
         for name, status, kind in (("http-401", 401, "authentication_error"), ("http-429", 429, "rate_limit"),
                                    ("http-500", 500, "server_error")):
             if name in faults or (name == "http-500" and "http-500-once" in faults and first_try):
@@ -423,6 +423,7 @@ class NeuralwattEmulator:
         self._energy = _Energy(seed)
         self._lock = threading.Lock()
         self._counter = 0
+        self._seen: set = set()
         self._server: Optional[_Server] = None
         self._thread: Optional[threading.Thread] = None
 
@@ -463,6 +464,15 @@ class NeuralwattEmulator:
     def _record(self, exchange: Exchange) -> None:
         with self._lock:
             self.exchanges.append(exchange)
+
+    def _first_time(self, request: dict) -> bool:
+        """True the first time this exact request body arrives (an SDK retry resends it)."""
+        key = json.dumps(request, sort_keys=True)
+        with self._lock:
+            if key in self._seen:
+                return False
+            self._seen.add(key)
+            return True
 
     def _next_id(self) -> int:
         with self._lock:

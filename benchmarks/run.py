@@ -1,0 +1,154 @@
+"""Overhead of this instrumentation and of its peers, against the bare `openai` client.
+
+    .venv/bin/python benchmarks/run.py            # or: bash benchmarks/run.sh (sets everything up)
+
+For each instrumentation (ours with no-op providers = our own code's cost; ours with the real
+SDK; the official opentelemetry-instrumentation-genai-openai, OpenLLMetry's
+opentelemetry-instrumentation-openai and openinference-instrumentation-openai in their default
+configurations, each in its own virtual environment under benchmarks/.venvs/), client CPU time
+per request is measured against the bare client in alternating pairs (median of pair ratios),
+for a 1000-chunk stream and for non-streaming calls, over canned bytes (httpx MockTransport) and
+over loopback HTTP to the emulator (run in its own process, so its CPU is not counted). Our own
+ratios are also counted in instructions with callgrind, which does not drift. Then memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+VENVS = HERE / ".venvs"
+PEERS = {
+    "genai-openai": "opentelemetry-instrumentation-genai-openai",
+    "openllmetry": "opentelemetry-instrumentation-openai",
+    "openinference": "openinference-instrumentation-openai",
+}
+LABELS = {
+    "ours-noop": "ours, no-op providers (our code)",
+    "ours-sdk": "ours, real SDK",
+    "genai-openai": "opentelemetry-instrumentation-genai-openai",
+    "openllmetry": "OpenLLMetry opentelemetry-instrumentation-openai",
+    "openinference": "openinference-instrumentation-openai",
+}
+
+
+def peer_python(name: str, openai_version: str) -> Path:
+    """A virtual environment with the openai SDK, the OpenTelemetry SDK and one peer."""
+    venv = VENVS / name
+    python = venv / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", f"openai=={openai_version}",
+                        "opentelemetry-sdk", PEERS[name]], check=True)
+    return python
+
+
+def run_overhead(python: Path, instrumentation: str, mode: str, transport: str, base_url: str, pairs: int):
+    command = [str(python), str(HERE / "overhead.py"), "--instrumentation", instrumentation, "--mode", mode,
+               "--transport", transport, "--pairs", str(pairs)]
+    if transport == "emulator":
+        command += ["--base-url", base_url, "--batch", "20"]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=HERE)
+    if result.returncode != 0:
+        return {"error": result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "failed"}
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def callgrind_ratio(mode: str, variant: str):
+    """Instructions per request, instrumented / bare, from the difference of 2 and 6 runs."""
+    if not shutil.which("valgrind"):
+        return None
+
+    def instructions(which: str, runs: int) -> int:
+        out = subprocess.run(
+            ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
+             str(HERE / "callgrind_target.py"), which, mode, str(runs)],
+            capture_output=True, text=True, cwd=HERE, check=True).stderr
+        return int(next(line for line in out.splitlines() if "Collected" in line).split()[-1])
+
+    bare = instructions("bare", 6) - instructions("bare", 2)
+    ours = instructions(variant, 6) - instructions(variant, 2)
+    return ours / bare
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def main():
+    parser = argparse.ArgumentParser(description="Overhead against the bare openai client, and the peers'.")
+    parser.add_argument("--pairs", type=int, default=21)
+    parser.add_argument("--skip-peers", action="store_true")
+    parser.add_argument("--skip-callgrind", action="store_true")
+    args = parser.parse_args()
+
+    import openai
+
+    port = free_port()
+    emulator = subprocess.Popen([sys.executable, "-m", "opentelemetry_instrumentation_neuralwatt.emulator",
+                                 "--port", str(port), "--tokens", "1000"], stdout=subprocess.DEVNULL)
+    base_url = f"http://127.0.0.1:{port}/v1"
+    time.sleep(1.0)
+    configs = [("ours-noop", Path(sys.executable)), ("ours-sdk", Path(sys.executable))]
+    if not args.skip_peers:
+        configs += [(name, peer_python(name, openai.__version__)) for name in PEERS]
+    results = {}
+    try:
+        for name, python in configs:
+            for transport in ("mock", "emulator"):
+                for mode in ("stream", "json"):
+                    result = run_overhead(python, name, mode, transport, base_url, args.pairs)
+                    results[(name, transport, mode)] = result
+                    print(name, transport, mode, json.dumps(result), file=sys.stderr)
+    finally:
+        emulator.terminate()
+        emulator.wait()
+
+    instructions = {}
+    if not args.skip_callgrind:
+        for variant in ("noop", "sdk"):
+            for mode in ("stream", "json"):
+                instructions[(variant, mode)] = callgrind_ratio(mode, variant)
+    memory = json.loads(subprocess.run([sys.executable, str(HERE / "memory.py")], capture_output=True, text=True,
+                                       cwd=HERE, check=True).stdout.strip().splitlines()[-1])
+
+    def cell(result):
+        if "error" in result:
+            return "failed: " + result["error"][:40]
+        return f"{result['median_ratio']:.3f}x"
+
+    print(f"\nopenai {openai.__version__}, {args.pairs} alternating pairs, median of pair ratios (client CPU time)\n")
+    print("| instrumentation | stream, canned | non-stream, canned | stream, loopback | non-stream, loopback |")
+    print("|---|---|---|---|---|")
+    for name, _ in configs:
+        cells = [cell(results[(name, t, m)]) for t in ("mock", "emulator") for m in ("stream", "json")]
+        print(f"| {LABELS[name]} | " + " | ".join(cells) + " |")
+    bare = results[("ours-sdk", "mock", "stream")], results[("ours-sdk", "mock", "json")]
+    if "bare_ms" in bare[0] and "bare_ms" in bare[1]:
+        print(f"\nbare client: {bare[0]['bare_ms']:.1f} ms CPU per 1000-chunk stream, "
+              f"{bare[1]['bare_ms'] * 1000:.0f} µs per non-streaming call (canned bytes)")
+    if instructions:
+        print("\nInstructions (callgrind, canned bytes), instrumented / bare:")
+        for (variant, mode), ratio in instructions.items():
+            label = LABELS["ours-noop" if variant == "noop" else "ours-sdk"]
+            print(f"- {label}, {'stream' if mode == 'stream' else 'non-stream'}: "
+                  + (f"{ratio:.3f}x" if ratio else "valgrind not installed"))
+    print(f"\nMemory: peak Python allocation reading a {memory['stream_chunks']:,}-chunk stream: "
+          f"{memory['peak_bare_bytes'] / 1024:.1f} KiB bare, {memory['peak_instrumented_bytes'] / 1024:.1f} KiB "
+          f"instrumented. RSS growth over {memory['requests']:,} requests: "
+          f"{memory['rss_growth_per_request_bare_bytes']:.0f} B/request bare, "
+          f"{memory['rss_growth_per_request_instrumented_bytes']:.0f} B/request instrumented.")
+
+
+if __name__ == "__main__":
+    main()
