@@ -47,11 +47,11 @@ def test_429_after_every_retry_is_one_error_span(telemetry, emulator):
 
 
 def test_a_timeout_reaches_the_user_as_the_sdks_timeout(telemetry, emulator):
+    # 50 ms between chunks, 20 ms allowed per read (on a loaded machine even the headers may miss it)
     with openai.OpenAI(base_url=emulator.base_url, api_key="k", max_retries=0, timeout=0.02) as client:
-        response = client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True,
-                                                  extra_headers=faults("slow"))
         with pytest.raises(TIMEOUT_ERRORS) as raised:
-            list(response)
+            list(client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True,
+                                                extra_headers=faults("slow")))
 
     span = telemetry.span()
     assert span.status.status_code is StatusCode.ERROR
@@ -62,9 +62,9 @@ async def test_async_retries_and_timeouts(telemetry, emulator):
     async with openai.AsyncOpenAI(base_url=emulator.base_url, api_key="k", max_retries=2) as client:
         await client.chat.completions.create(model=MODEL, messages=MESSAGES, extra_headers=faults("http-500-once"))
     async with openai.AsyncOpenAI(base_url=emulator.base_url, api_key="k", max_retries=0, timeout=0.02) as client:
-        stream = await client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True,
-                                                      extra_headers=faults("slow"))
         with pytest.raises(TIMEOUT_ERRORS) as raised:
+            stream = await client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True,
+                                                          extra_headers=faults("slow"))
             async for _ in stream:
                 pass
 
