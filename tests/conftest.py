@@ -4,6 +4,7 @@ exporters, and the real `openai` clients pointed at the emulator."""
 from __future__ import annotations
 
 import math
+import socket
 
 import openai
 import pytest
@@ -106,6 +107,13 @@ def helpers(client):
 # exception types in openai >= 1.5x, the HTTP library's in older releases.
 CONNECTION_ERRORS = (openai.APIConnectionError, httpx.TransportError)
 TIMEOUT_ERRORS = (openai.APITimeoutError, httpx.TimeoutException)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (a down endpoint, or one for a server to take)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def faults(*names):

@@ -19,7 +19,7 @@ from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import MeterProvider
 from prometheus_client import start_http_server
 
-from conftest import MESSAGES
+from conftest import MESSAGES, free_port
 from opentelemetry_instrumentation_neuralwatt import NeuralwattInstrumentor
 
 STACK = Path(__file__).parent.parent / "examples" / "observability"
@@ -47,8 +47,7 @@ class Prometheus:
     def __init__(self, tmp_path, scrape_port):
         binary = shutil.which("prometheus")
         assert binary, "Debian's prometheus is needed: bash scripts/install-prometheus.sh (scripts/test.sh runs it)"
-        with socket_port() as port:
-            self.url = f"http://127.0.0.1:{port}"
+        self.url = f"http://127.0.0.1:{free_port()}"
         config = tmp_path / "prometheus.yml"
         config.write_text(yaml.safe_dump({
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
@@ -89,20 +88,6 @@ class Prometheus:
     def stop(self):
         self.process.terminate()
         self.process.wait(timeout=30)
-
-
-class socket_port:
-    """A free loopback port."""
-
-    def __enter__(self):
-        import socket
-
-        self._socket = socket.socket()
-        self._socket.bind(("127.0.0.1", 0))
-        return self._socket.getsockname()[1]
-
-    def __exit__(self, *exc):
-        self._socket.close()
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """The emulator speaks Neuralwatt's wire format, so demos and tests need no network."""
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -10,7 +9,7 @@ import urllib.request
 import openai
 import pytest
 
-from conftest import MESSAGES, MODEL, faults
+from conftest import MESSAGES, MODEL, faults, free_port
 from opentelemetry_instrumentation_neuralwatt.emulator import FAULTS, MODELS, NeuralwattEmulator
 
 
@@ -93,12 +92,6 @@ def test_server_wide_faults_apply_to_every_request():
         with openai.OpenAI(base_url=emulator.base_url, api_key="k") as client:
             response = client.chat.completions.create(model=MODEL, messages=MESSAGES)
     assert "energy" not in response.model_extra
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_runs_from_the_command_line():

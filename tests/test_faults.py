@@ -3,7 +3,6 @@ streams. The user's calls behave as without us; every span still ends; memory co
 
 import asyncio
 import gc
-import socket
 import threading
 import tracemalloc
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,7 +17,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import StatusCode
 
-from conftest import MESSAGES, MODEL, TIMEOUT_ERRORS, Telemetry, faults, httpx, neuralwatt_attributes
+from conftest import MESSAGES, MODEL, TIMEOUT_ERRORS, Telemetry, faults, free_port, httpx, neuralwatt_attributes
 from opentelemetry_instrumentation_neuralwatt import NeuralwattInstrumentor
 from test_properties import sse_bytes
 
@@ -73,12 +72,6 @@ async def test_async_retries_and_timeouts(telemetry, emulator):
     assert timed_out.attributes["error.type"] == type(raised.value).__qualname__
 
 
-def closed_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 class StuckCollector:
     """An OTLP/HTTP endpoint that accepts a request and does not answer until released."""
 
@@ -122,7 +115,7 @@ def otlp_providers(endpoint):
 @pytest.mark.parametrize("endpoint_state", ["down", "stuck"])
 def test_an_otlp_endpoint_that_is_down_or_stuck_does_not_touch_the_users_calls(emulator, endpoint_state):
     stuck = StuckCollector() if endpoint_state == "stuck" else None
-    endpoint = stuck.url if stuck else f"http://127.0.0.1:{closed_port()}"
+    endpoint = stuck.url if stuck else f"http://127.0.0.1:{free_port()}"
     tracer_provider, meter_provider = otlp_providers(endpoint)
     instrumentor = NeuralwattInstrumentor()
     if instrumentor.is_instrumented_by_opentelemetry:
