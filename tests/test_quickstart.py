@@ -34,3 +34,20 @@ def test_demo_prints_the_servers_energy_per_request_and_the_totals():
     total = sum(e.energy["energy_joules"] for e in sent)
     assert f"4 measured requests, {total:.4f} J" in output
     assert "No NEURALWATT_API_KEY: using the built-in emulator" in output
+
+
+def test_demo_exports_over_otlp_when_an_endpoint_is_set():
+    from otlp_receiver import OtlpReceiver
+
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("NEURALWATT_", "OTEL_"))}
+    with OtlpReceiver() as receiver:
+        environment["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{receiver.http_port}"
+        output = subprocess.run([sys.executable, str(QUICKSTART)], env=environment, capture_output=True,
+                                text=True, timeout=120, check=True).stdout
+
+    assert f"Exporting spans and metrics over OTLP to http://127.0.0.1:{receiver.http_port}" in output
+    printed = [float(j) for j in re.findall(r"^(?:sync|async)[a-z ]*\s+\S+\s+\d+/\d+\s+([\d.]+)", output, re.M)]
+    exported = [s["attributes"]["neuralwatt.energy.joules"] for s in receiver.spans]
+    assert [round(j, 4) for j in exported] == printed
+    (energy,) = receiver.latest_points("neuralwatt.energy")
+    assert energy["count"] == 4 and round(energy["sum"], 4) == round(sum(exported), 4)
