@@ -254,3 +254,26 @@ def test_a_wrapper_put_on_before_ours_survives_our_uninstrument(instrumentor, cl
     finally:
         unwrap(Completions, "create")
     assert Completions.__dict__["create"] is ORIGINAL_CREATE
+
+
+def test_a_no_op_tracer_does_not_hide_the_callers_span(instrumentor, client, emulator):
+    from opentelemetry.trace import NoOpTracerProvider
+
+    recorded = Telemetry()
+    instrumentor.instrument(tracer_provider=NoOpTracerProvider(), meter_provider=recorded.meter_provider,
+                            hosts=[f"127.0.0.1:{emulator.port}"])
+    seen = []
+
+    def inner_instrumentation(wrapped, instance, args, kwargs):  # e.g. an HTTP client instrumentation
+        seen.append(trace.get_current_span())
+        return wrapped(*args, **kwargs)
+
+    wrapt.wrap_function_wrapper(openai.OpenAI, "request", inner_instrumentation)
+    try:
+        with recorded.tracer_provider.get_tracer("app").start_as_current_span("handle request") as parent:
+            client.chat.completions.create(model=MODEL, messages=MESSAGES)
+    finally:
+        unwrap(openai.OpenAI, "request")
+
+    assert [s.get_span_context() for s in seen] == [parent.get_span_context()]
+    assert recorded.count("neuralwatt.energy") == 1

@@ -145,7 +145,8 @@ class Invocation:
 
     # -- the span is current while the SDK sends the request, so HTTP spans nest under it --
     def activate(self) -> None:
-        if self.span is not None:
+        # A no-op tracer's invalid span is not made current: it would hide the caller's span.
+        if self.span is not None and self.span.get_span_context().is_valid:
             self._token = context.attach(trace.set_span_in_context(self.span))
 
     def deactivate(self) -> None:
