@@ -12,7 +12,6 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-import openai
 import pytest
 import yaml
 from opentelemetry.exporter.prometheus import PrometheusMetricReader

@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import openai
 import pytest
 from opentelemetry.instrumentation.genai.openai import OpenAIInstrumentor
 
