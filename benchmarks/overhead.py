@@ -91,6 +91,9 @@ def instrumentor(name: str, hosts: list):
     if name == "ours-sdk":
         from opentelemetry_instrumentation_neuralwatt import NeuralwattInstrumentor
         return NeuralwattInstrumentor(), {**sdk_providers(), "hosts": hosts}
+    if name == "contract-floor":
+        from contract_floor import ContractFloor
+        return ContractFloor(), sdk_providers()
     if name == "genai-openai":
         from opentelemetry.instrumentation.genai.openai import OpenAIInstrumentor
     elif name == "openllmetry":
@@ -159,6 +162,7 @@ def measure(args) -> dict:
         "instrumentation": args.instrumentation, "mode": args.mode, "transport": args.transport,
         "openai": openai.__version__, "pairs": args.pairs,
         "median_ratio": statistics.median(ratios),
+        "quartiles": statistics.quantiles(ratios, n=4)[::2],  # the middle half of the pair ratios
         "bare_ms": 1000 * statistics.median(bare) / per_request,
         "instrumented_ms": 1000 * statistics.median(instrumented) / per_request,
     }
@@ -167,7 +171,8 @@ def measure(args) -> dict:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--instrumentation", required=True,
-                        choices=["ours-noop", "ours-sdk", "genai-openai", "openllmetry", "openinference"])
+                        choices=["ours-noop", "ours-sdk", "contract-floor", "genai-openai", "openllmetry",
+                                 "openinference"])
     parser.add_argument("--mode", choices=["stream", "json"], required=True)
     parser.add_argument("--transport", choices=["mock", "emulator"], default="mock")
     parser.add_argument("--base-url", help="the emulator's base URL (with --transport emulator)")

@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/run.py            # or: bash benchmarks/run.sh (sets everything up)
 
 For each instrumentation (ours with no-op providers = our own code's cost; ours with the real
-SDK; the official opentelemetry-instrumentation-genai-openai, OpenLLMetry's
+SDK; the contract floor = only the SDK calls the telemetry contract requires, see
+contract_floor.py; the official opentelemetry-instrumentation-genai-openai, OpenLLMetry's
 opentelemetry-instrumentation-openai and openinference-instrumentation-openai in their default
 configurations, each in its own virtual environment under benchmarks/.venvs/), client CPU time
 per request is measured against the bare client in alternating pairs (median of pair ratios),
@@ -34,6 +35,7 @@ PEERS = {
 LABELS = {
     "ours-noop": "ours, no-op providers (our code)",
     "ours-sdk": "ours, real SDK",
+    "contract-floor": "contract floor: the SDK calls the contract requires, nothing else",
     "genai-openai": "opentelemetry-instrumentation-genai-openai",
     "openllmetry": "OpenLLMetry opentelemetry-instrumentation-openai",
     "openinference": "openinference-instrumentation-openai",
@@ -99,7 +101,7 @@ def main():
                                  "--port", str(port), "--tokens", "1000"], stdout=subprocess.DEVNULL)
     base_url = f"http://127.0.0.1:{port}/v1"
     time.sleep(1.0)
-    configs = [("ours-noop", Path(sys.executable)), ("ours-sdk", Path(sys.executable))]
+    configs = [(name, Path(sys.executable)) for name in ("ours-noop", "ours-sdk", "contract-floor")]
     if not args.skip_peers:
         configs += [(name, peer_python(name, openai.__version__)) for name in PEERS]
     results = {}
@@ -116,7 +118,7 @@ def main():
 
     instructions = {}
     if not args.skip_callgrind:
-        for variant in ("noop", "sdk"):
+        for variant in ("noop", "sdk", "floor"):
             for mode in ("stream", "json"):
                 instructions[(variant, mode)] = callgrind_ratio(mode, variant)
     memory = json.loads(subprocess.run([sys.executable, str(HERE / "memory.py")], capture_output=True, text=True,
@@ -125,9 +127,11 @@ def main():
     def cell(result):
         if "error" in result:
             return "failed: " + result["error"][:40]
-        return f"{result['median_ratio']:.3f}x"
+        low, high = result["quartiles"]
+        return f"{result['median_ratio']:.3f}x ({low:.2f}–{high:.2f})"
 
-    print(f"\nopenai {openai.__version__}, {args.pairs} alternating pairs, median of pair ratios (client CPU time)\n")
+    print(f"\nopenai {openai.__version__}, {args.pairs} alternating pairs, median of pair ratios (client CPU time), "
+          "middle half of the pair ratios in brackets\n")
     print("| instrumentation | stream, canned | non-stream, canned | stream, loopback | non-stream, loopback |")
     print("|---|---|---|---|---|")
     for name, _ in configs:
@@ -140,7 +144,7 @@ def main():
     if instructions:
         print("\nInstructions (callgrind, canned bytes), instrumented / bare:")
         for (variant, mode), ratio in instructions.items():
-            label = LABELS["ours-noop" if variant == "noop" else "ours-sdk"]
+            label = LABELS[{"noop": "ours-noop", "sdk": "ours-sdk", "floor": "contract-floor"}[variant]]
             print(f"- {label}, {'stream' if mode == 'stream' else 'non-stream'}: "
                   + (f"{ratio:.3f}x" if ratio else "valgrind not installed"))
     print(f"\nMemory: peak Python allocation reading a {memory['stream_chunks']:,}-chunk stream: "

@@ -1,12 +1,14 @@
 """The payload parser: what becomes an attribute, what feeds a metric, what is dropped."""
 
 import json
+import types
 
 import pytest
+
 from openai._streaming import SSEDecoder
 
 from opentelemetry_instrumentation_neuralwatt.energy import MAX_EXTRA_FIELDS, MAX_PAYLOAD_CHARS, measurement
-from opentelemetry_instrumentation_neuralwatt.sse import captured, decode_hook, capture
+from opentelemetry_instrumentation_neuralwatt.sse import captured, decode_hook, hook_decoder
 
 WIRE_EXAMPLE = {
     "energy_joules": 44.1, "energy_kwh": 1.2251e-05, "avg_power_watts": 4124.0, "duration_seconds": 0.463,
@@ -97,12 +99,9 @@ def test_negative_balances_are_allowed_negative_costs_are_not():
 
 
 def feed(decoder, lines):
-    """Run lines through the hook in front of the SDK's own decoder, as instrument() does."""
-    capture.on = True
-    try:
-        return [decode_hook(decoder.decode, decoder, (line,), {}) for line in lines]
-    finally:
-        capture.on = False
+    """Run lines through the decoder's `decode`, as the SDK does, with the hook in front."""
+    hook_decoder(decoder)
+    return [decoder.decode(line) for line in lines]
 
 
 def test_the_hook_keeps_energy_and_cost_comments_and_ignores_others():
@@ -131,7 +130,32 @@ def test_a_comment_wins_over_energy_in_a_data_chunk():
     assert captured(decoder, data_energy=in_data).joules == 2.0
 
 
-def test_the_hook_is_silent_when_switched_off():
+def test_a_decoder_is_hooked_once_and_its_class_never():
     decoder = SSEDecoder()
-    decode_hook(decoder.decode, decoder, (': energy {"energy_joules": 2.0}',), {})
-    assert captured(decoder) is None
+    hook_decoder(decoder)
+    hooked = decoder.decode
+    hook_decoder(decoder)
+
+    assert decoder.decode is hooked and hooked._self_wrapper is decode_hook
+    assert type(SSEDecoder.__dict__["decode"]) is types.FunctionType  # the SDK's class is untouched
+    feed(decoder, [': energy {"energy_joules": 2.0}'])
+    assert captured(decoder).joules == 2.0
+
+
+def test_a_decoder_without_decode_or_without_attributes_is_left_working():
+    class BytesDecoder:  # the SDK's SSEBytesDecoder protocol asks for iter_bytes only
+        __slots__ = ()
+
+    class FrozenDecoder(SSEDecoder):
+        def __setattr__(self, name, value):
+            if name == "decode":
+                raise AttributeError(name)
+            super().__setattr__(name, value)
+
+    hook_decoder(BytesDecoder())
+    hook_decoder(None)
+    frozen = FrozenDecoder()
+    hook_decoder(frozen)
+
+    assert "decode" not in vars(frozen)
+    assert frozen.decode("data: x") is None and frozen.decode("").data == "x"

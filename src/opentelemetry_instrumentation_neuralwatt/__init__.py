@@ -22,7 +22,6 @@ from typing import Collection
 import wrapt
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
-from . import sse
 from .completions import async_wrapper, state, sync_wrapper
 from .endpoints import Endpoints
 from .package import _instruments
@@ -38,7 +37,6 @@ CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 # (module, attribute, wrapper). Wrappers are made once, so that ours can be told apart from
 # other instrumentors' wrappers on the same method.
 _TARGETS = [
-    ("openai._streaming", "SSEDecoder.decode", sse.decode_hook),
     ("openai.resources.chat.completions", "Completions.create", sync_wrapper("chat")),
     ("openai.resources.chat.completions", "AsyncCompletions.create", async_wrapper("chat")),
     ("openai.resources.chat.completions", "Completions.parse", sync_wrapper("chat")),
@@ -148,10 +146,8 @@ class NeuralwattInstrumentor(BaseInstrumentor):
         state.telemetry = Telemetry(kwargs.get("tracer_provider"), kwargs.get("meter_provider"), capture)
         for module_name, path, hook in _TARGETS:
             _wrap(module_name, path, hook)
-        sse.capture.on = True
 
     def _uninstrument(self, **kwargs):
-        sse.capture.on = False
         state.telemetry = None
         for module_name, path, hook in _TARGETS:
             _unwrap(module_name, path, hook)

@@ -20,7 +20,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from . import sse
 from .endpoints import Endpoints
 from .energy import measurement
-from .telemetry import Invocation, Telemetry, _get
+from .telemetry import Invocation, Telemetry
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +51,9 @@ state = _State()
 
 def _address(client: Any):
     """The client's host, port and whether it is Neuralwatt, computed once per base URL."""
-    url = client.base_url
+    # `_base_url` is what the `base_url` property returns; openai 3 builds that property with a
+    # function-level import that costs more than the rest of this function.
+    url = getattr(client, "_base_url", None) or client.base_url
     cached = state.addresses.get(id(url))
     if cached is None or cached[0] is not url:
         cached = (url, url.host, url.port, state.endpoints.matches(url.host, url.port))
@@ -73,28 +75,25 @@ def _begin(operation: str, resource: Any, kwargs: dict) -> Optional[Invocation]:
         return None
 
 
-def _response_measurement(response: Any):
-    return measurement(_get(response, "energy"), _get(response, "cost"))
-
-
 def _take(invocation: Invocation, result: Any) -> Any:
     """What the SDK returned -> what the user gets: the result itself or a proxy around it."""
     try:
         if isinstance(result, Stream):
+            sse.hook_decoder(getattr(result, "_decoder", None))  # not read yet: the SDK is lazy
             return StreamProxy(result, invocation)
         if isinstance(result, AsyncStream):
+            sse.hook_decoder(getattr(result, "_decoder", None))
             return AsyncStreamProxy(result, invocation)
         if isinstance(result, LegacyAPIResponse) and not result._stream:
             # `with_raw_response`: the body is already read, so the energy is known now,
             # whether or not the user ever calls `.parse()`.
-            body = result.http_response.json()
-            invocation.observe(body)
-            invocation.end(_response_measurement(body))
+            invocation.observe(result.http_response.json())
+            invocation.end(measurement(invocation.data_energy, invocation.data_cost))
             return result
         if isinstance(result, LegacyAPIResponse) or isinstance(result, _STREAMING_RESPONSES):
             return RawResponseProxy(result, invocation)
-        invocation.observe(result)
-        invocation.end(_response_measurement(result))
+        _observe(invocation, result)  # a whole response reads like one chunk
+        invocation.end(measurement(invocation.data_energy, invocation.data_cost))
     except Exception:
         logger.debug("neuralwatt: could not read the response", exc_info=True)
         invocation.end()
@@ -161,13 +160,19 @@ def _observe(invocation: Invocation, chunk: Any) -> None:
     """Read one chunk; the fast path for SDK chunks, the general one for anything else."""
     try:
         invocation.observe_chunk(chunk)
-    except AttributeError:
+    except Exception as error:
+        _observe_otherwise(invocation, chunk, error)
+
+
+def _observe_otherwise(invocation: Invocation, chunk: Any, error: Exception) -> None:
+    """A chunk the fast path could not read: not an SDK model (AttributeError), or broken."""
+    if isinstance(error, AttributeError):
         try:
             invocation.observe(chunk)
-        except Exception:
-            logger.debug("neuralwatt: could not read a chunk", exc_info=True)
-    except Exception:
-        logger.debug("neuralwatt: could not read a chunk", exc_info=True)
+            return
+        except Exception as general_error:
+            error = general_error
+    logger.debug("neuralwatt: could not read a chunk", exc_info=error)
 
 
 class StreamProxy(wrapt.ObjectProxy):
@@ -182,9 +187,13 @@ class StreamProxy(wrapt.ObjectProxy):
         # GeneratorExit (the consumer dropped this iterator: `break`, `next(iter(s))`) does not
         # end the span, because the stream itself lives on and can still be read.
         invocation, stream = self._self_invocation, self.__wrapped__
+        observe = invocation.observe_chunk
         try:
             for chunk in stream:
-                _observe(invocation, chunk)
+                try:  # `_observe`, inlined: this loop runs once per chunk
+                    observe(chunk)
+                except Exception as error:
+                    _observe_otherwise(invocation, chunk, error)
                 yield chunk
         except GeneratorExit:
             raise
@@ -237,9 +246,13 @@ class AsyncStreamProxy(wrapt.ObjectProxy):
 
     async def __aiter__(self):
         invocation, stream = self._self_invocation, self.__wrapped__
+        observe = invocation.observe_chunk
         try:
             async for chunk in stream:
-                _observe(invocation, chunk)
+                try:
+                    observe(chunk)
+                except Exception as error:
+                    _observe_otherwise(invocation, chunk, error)
                 yield chunk
         except GeneratorExit:
             raise

@@ -1,15 +1,21 @@
 """The `SSEDecoder.decode` hook: keep what the SDK throws away, on the decoder of that stream.
 
 Neuralwatt ends a stream with `: energy {...}` and `: cost {...}` SSE comments, which the SDK
-drops. Each `Stream` has its own decoder, so the raw payload text is stored on that decoder:
-energy can never cross from one request to another. The hook runs for every line of every
-stream, so it only compares a prefix; parsing happens once, when the stream ends.
+drops. Each `Stream` has its own decoder, and the raw payload text is stored on that decoder:
+energy can never cross from one request to another. Parsing happens once, when the stream ends.
+
+The wrapt wrapper goes on the decoder *instance* of each stream we hand out, not on the class:
+a `FunctionWrapper` on the class is a descriptor, so the SDK's `self.decode(line)` would build a
+new bound wrapper for every line (measured: twice the per-line cost of this form), and streams
+we never see (other endpoints of the SDK, other libraries) would pay for it too.
 """
 
 from __future__ import annotations
 
 import logging
 from typing import Any, Optional
+
+import wrapt
 
 from .energy import Measurement, measurement
 
@@ -20,19 +26,22 @@ ENERGY_COMMENT = "_neuralwatt_energy"
 COST_COMMENT = "_neuralwatt_cost"
 
 
-class _Switch:
-    """Whether the hook captures: off after uninstrument(), even where a wrapper survives."""
-
-    on = False
-
-
-capture = _Switch()
+def hook_decoder(decoder: Any) -> None:
+    """Put the hook in front of this decoder's `decode`, once. A decoder without one (the
+    SDK's `SSEBytesDecoder` protocol allows other shapes) is left alone."""
+    try:
+        decode = getattr(decoder, "decode", None)
+        if decode is None or getattr(decode, "_self_wrapper", None) is decode_hook:
+            return
+        decoder.decode = wrapt.FunctionWrapper(decode, decode_hook)
+    except Exception:  # a decoder that refuses attributes keeps working without us
+        logger.debug("neuralwatt: could not hook an SSE decoder", exc_info=True)
 
 
 def decode_hook(wrapped, decoder, args, kwargs):
-    # Runs for every line of every stream: one slice and compare, then the SDK's own decode.
+    # Runs for every line of a stream: one slice and compare, then the SDK's own decode.
     try:
-        if args[0][:1] == ":" and capture.on:
+        if args[0][:1] == ":":
             _remember_comment(decoder, args[0])
     except Exception:  # never let capture break decoding
         logger.debug("neuralwatt: SSE capture failed", exc_info=True)

@@ -156,7 +156,7 @@ class Invocation:
 
     # -- what the response says --
     def observe(self, chunk: Any) -> None:
-        """A whole response or one stream chunk: a parsed SDK model or its decoded JSON."""
+        """A whole response or one stream chunk, of any shape: an SDK model, decoded JSON."""
         if self.response_id is None:
             self.response_id = _get(chunk, "id")
             self.response_model = _get(chunk, "model")
@@ -174,26 +174,33 @@ class Invocation:
         if usage is not None:
             self.input_tokens = _get(usage, "prompt_tokens")
             self.output_tokens = _get(usage, "completion_tokens")
+        energy, cost = _get(chunk, "energy"), _get(chunk, "cost")
+        if energy is not None:
+            self.data_energy = energy
+        if cost is not None:
+            self.data_cost = cost
 
     def observe_chunk(self, chunk: Any) -> None:
-        """One chunk of an SDK stream. Runs for every chunk, so it only reads attributes; an
-        object of another shape raises AttributeError and the caller falls back to `observe`."""
+        """One chunk of an SDK stream, or an SDK chat/completion response. Runs for every chunk,
+        so it only reads attributes; another shape raises AttributeError and the caller falls
+        back to `observe`. The top-level fields are read before anything is kept, so that
+        fallback never counts a finish reason twice."""
+        choices, usage = chunk.choices, chunk.usage
         if self.response_id is None:
             self.response_id = chunk.id
             self.response_model = chunk.model
-        for choice in chunk.choices:
+        for choice in choices:
             if choice.finish_reason is not None:
                 if self.finish_reasons is None:
                     self.finish_reasons = []
                 self.finish_reasons.append(choice.finish_reason)
             if self.output_text is not None:
                 self._keep_output(choice)
-        usage = chunk.usage
         if usage is not None:
             self.input_tokens = usage.prompt_tokens
             self.output_tokens = usage.completion_tokens
         extra = getattr(chunk, "__pydantic_extra__", None)
-        if extra:  # a server that puts `energy` / `cost` inside a data chunk
+        if extra:  # a response's energy, or a server that puts it inside a data chunk
             self.data_energy = extra.get("energy", self.data_energy)
             self.data_cost = extra.get("cost", self.data_cost)
 

@@ -1,0 +1,81 @@
+"""The least any implementation of the telemetry contract can cost with the real SDK.
+
+`ContractFloor` wraps `chat.completions.create` and makes exactly the OpenTelemetry SDK calls
+the contract in DESIGN.md asks for on one Neuralwatt chat call: a CLIENT span started with the
+request attributes and ended with the response, energy and cost attributes, and seven histogram
+records (energy, power, carbon, cost, duration, input and output tokens). Every attribute and
+value is precomputed, so nothing is read, parsed or validated: the difference between this row
+and the bare client is the SDK's own price for the contract, whoever implements it.
+"""
+
+from __future__ import annotations
+
+import time
+
+import wrapt
+from openai.resources.chat.completions import Completions
+from opentelemetry.trace import SpanKind
+
+from opentelemetry_instrumentation_neuralwatt.telemetry import Telemetry
+
+MODEL = "openai/gpt-oss-20b"
+REQUEST = {
+    "gen_ai.operation.name": "chat", "gen_ai.provider.name": "neuralwatt",
+    "server.address": "api.neuralwatt.com", "gen_ai.request.model": MODEL,
+}
+# What the canned response carries (benchmarks/overhead.py), as span attributes.
+RESPONSE = {
+    "gen_ai.response.model": MODEL, "gen_ai.response.id": "chatcmpl-1",
+    "gen_ai.response.finish_reasons": ("stop",), "gen_ai.usage.input_tokens": 3,
+    "gen_ai.usage.output_tokens": 4, "neuralwatt.energy.joules": 15.23,
+    "neuralwatt.energy.kwh": 4.23e-06, "neuralwatt.energy.avg_power_watts": 78.5,
+    "neuralwatt.energy.duration_seconds": 0.194, "neuralwatt.energy.attribution_method": "prorated",
+    "neuralwatt.energy.attribution_ratio": 1.0, "neuralwatt.energy.carbon_g_co2eq": 0.0005146,
+    "neuralwatt.energy.grid_carbon_intensity": 42.0, "neuralwatt.energy.grid_id": "FI",
+    "neuralwatt.energy.carbon_source": "agent_cache", "neuralwatt.cost.request_cost_usd": 6.1e-05,
+    "neuralwatt.cost.cache_savings_usd": 0.0,
+}
+METRIC = {**REQUEST, "gen_ai.response.model": MODEL}
+INPUT_TOKENS = {**METRIC, "gen_ai.token.type": "input"}
+OUTPUT_TOKENS = {**METRIC, "gen_ai.token.type": "output"}
+
+
+class ContractFloor:
+    """instrument() / uninstrument(), like an instrumentor, for the benchmark's alternation."""
+
+    def __init__(self):
+        self.is_instrumented_by_opentelemetry = False
+        self._original = Completions.__dict__["create"]
+
+    def instrument(self, tracer_provider=None, meter_provider=None, **_):
+        telemetry = Telemetry(tracer_provider, meter_provider)
+
+        def finish(span, started):
+            for histogram, value in ((telemetry.energy, 15.23), (telemetry.power, 78.5),
+                                     (telemetry.carbon, 0.0005146), (telemetry.cost, 6.1e-05),
+                                     (telemetry.duration, time.perf_counter() - started)):
+                histogram.record(value, METRIC)
+            telemetry.token_usage.record(3, INPUT_TOKENS)
+            telemetry.token_usage.record(4, OUTPUT_TOKENS)
+            span.set_attributes(RESPONSE)
+            span.end()
+
+        def through(stream, span, started):
+            yield from stream
+            finish(span, started)
+
+        def wrapper(wrapped, instance, args, kwargs):
+            started = time.perf_counter()
+            span = telemetry.tracer.start_span(f"chat {MODEL}", kind=SpanKind.CLIENT, attributes=REQUEST)
+            result = wrapped(*args, **kwargs)
+            if kwargs.get("stream"):
+                return through(result, span, started)
+            finish(span, started)
+            return result
+
+        Completions.create = wrapt.FunctionWrapper(self._original, wrapper)
+        self.is_instrumented_by_opentelemetry = True
+
+    def uninstrument(self):
+        Completions.create = self._original
+        self.is_instrumented_by_opentelemetry = False
