@@ -2,8 +2,8 @@
 
 Run by `benchmarks/run.py` inside the virtual environment of the instrumentation under test; it
 prints one JSON object. CPU time drifts by tens of percent over seconds here, so bare and
-instrumented runs alternate (instrumenting and uninstrumenting between them, untimed, GC off) and
-the result is the median of the per-pair ratios.
+instrumented runs alternate (swapping the SDK attributes instrument() patched, untimed, GC off)
+and the result is the median of the per-pair ratios.
 
     python benchmarks/overhead.py --instrumentation ours-sdk --mode stream --transport mock
 """
@@ -14,7 +14,9 @@ import argparse
 import gc
 import json
 import statistics
+import sys
 import time
+import types
 
 import openai
 
@@ -129,6 +131,61 @@ def cpu_seconds(run) -> float:
         gc.enable()
 
 
+_MISSING = object()
+
+
+def sdk_attributes() -> dict:
+    """(owner, name) -> value for every global of the loaded `openai` modules and every
+    attribute of their classes: all an instrumentation can patch."""
+    found = {}
+    for module_name, module in list(sys.modules.items()):
+        if module is None or (module_name != "openai" and not module_name.startswith("openai.")):
+            continue
+        for name, value in list(vars(module).items()):
+            found[(module, name)] = value
+            if isinstance(value, type) and value.__module__ == module_name:
+                for class_name, class_value in list(vars(value).items()):
+                    found[(value, class_name)] = class_value
+    return found
+
+
+class PatchSwitch:
+    """Instrument once, note what that changed in the SDK, then swap exactly those attributes.
+
+    The bare runs use the pristine SDK even when an instrumentation's uninstrument() leaves a
+    wrapper behind (measured: OpenLLMetry 0.62.4 leaves `Completions.create` wrapped, still
+    doing its work, so toggling with uninstrument() would time it against itself)."""
+
+    def __init__(self, made, options, run):
+        run()  # import everything the workload needs before the pristine picture
+        self.made, self.pristine = made, sdk_attributes()
+        made.instrument(**options)
+        owners = {id(owner) for owner, _ in self.pristine}
+        # Patches replace functions and methods. Lazily imported submodules and classes, and
+        # pydantic's lazily built class internals (dunder names), are not patches.
+        self.changes = {key: (self.pristine.get(key, _MISSING), value)
+                        for key, value in sdk_attributes().items()
+                        if self.pristine.get(key, _MISSING) is not value and id(key[0]) in owners
+                        and not key[1].startswith("__") and not isinstance(value, (type, types.ModuleType))}
+        if not self.changes:
+            raise SystemExit(f"{made!r} patched nothing in the openai SDK")
+
+    def set_state(self, instrumented: bool) -> None:
+        for (owner, name), (before, patched) in self.changes.items():
+            value = patched if instrumented else before
+            if value is not _MISSING:
+                setattr(owner, name, value)
+            elif name in vars(owner):
+                delattr(owner, name)
+
+    def uninstrument_restores_sdk(self) -> bool:
+        """Whether the instrumentation's own uninstrument() puts back every attribute it changed."""
+        self.set_state(True)
+        self.made.uninstrument()
+        after = sdk_attributes()
+        return all(after.get(key, _MISSING) is before for key, (before, _) in self.changes.items())
+
+
 def measure(args) -> dict:
     if args.transport == "mock":
         client, hosts = mock_client(args.chunks), []
@@ -137,12 +194,8 @@ def measure(args) -> dict:
         hosts = [args.base_url]
     made, options = instrumentor(args.instrumentation, hosts)
     run = workload(client, args.mode, args.batch)
-
-    def set_state(instrumented: bool):
-        if instrumented and not made.is_instrumented_by_opentelemetry:
-            made.instrument(**options)
-        elif not instrumented and made.is_instrumented_by_opentelemetry:
-            made.uninstrument()
+    switch = PatchSwitch(made, options, run)
+    set_state = switch.set_state
 
     for instrumented in (False, True, False, True):  # warm up both paths
         set_state(instrumented)
@@ -156,11 +209,11 @@ def measure(args) -> dict:
         bare.append(timing[False])
         instrumented.append(timing[True])
         ratios.append(timing[True] / timing[False])
-    set_state(False)
+    restores = switch.uninstrument_restores_sdk()
     per_request = 1 if args.mode == "stream" else args.batch
     return {
         "instrumentation": args.instrumentation, "mode": args.mode, "transport": args.transport,
-        "openai": openai.__version__, "pairs": args.pairs,
+        "openai": openai.__version__, "pairs": args.pairs, "uninstrument_restores_sdk": restores,
         "median_ratio": statistics.median(ratios),
         "quartiles": statistics.quantiles(ratios, n=4)[::2],  # the middle half of the pair ratios
         "bare_ms": 1000 * statistics.median(bare) / per_request,

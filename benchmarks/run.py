@@ -137,6 +137,11 @@ def main():
     for name, _ in configs:
         cells = [cell(results[(name, t, m)]) for t in ("mock", "emulator") for m in ("stream", "json")]
         print(f"| {LABELS[name]} | " + " | ".join(cells) + " |")
+    leaving = sorted({LABELS[name] for (name, _, _), result in results.items()
+                      if result.get("uninstrument_restores_sdk") is False})
+    if leaving:
+        print("\nuninstrument() left patched SDK methods behind (bare runs used the pristine SDK): "
+              + "; ".join(leaving))
     bare = results[("ours-sdk", "mock", "stream")], results[("ours-sdk", "mock", "json")]
     if "bare_ms" in bare[0] and "bare_ms" in bare[1]:
         print(f"\nbare client: {bare[0]['bare_ms']:.1f} ms CPU per 1000-chunk stream, "
