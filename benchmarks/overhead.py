@@ -214,7 +214,7 @@ def measure(args) -> dict:
     return {
         "instrumentation": args.instrumentation, "mode": args.mode, "transport": args.transport,
         "openai": openai.__version__, "pairs": args.pairs, "uninstrument_restores_sdk": restores,
-        "median_ratio": statistics.median(ratios),
+        "median_ratio": statistics.median(ratios), "ratios": ratios,
         "quartiles": statistics.quantiles(ratios, n=4)[::2],  # the middle half of the pair ratios
         "bare_ms": 1000 * statistics.median(bare) / per_request,
         "instrumented_ms": 1000 * statistics.median(instrumented) / per_request,
