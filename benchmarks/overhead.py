@@ -143,7 +143,8 @@ def sdk_attributes() -> dict:
             continue
         for name, value in list(vars(module).items()):
             found[(module, name)] = value
-            if isinstance(value, type) and value.__module__ == module_name:
+            # type(), not isinstance(): the SDK's lazy proxies (numpy, pandas) import on touch.
+            if issubclass(type(value), type) and value.__module__ == module_name:
                 for class_name, class_value in list(vars(value).items()):
                     found[(value, class_name)] = class_value
     return found
@@ -166,7 +167,7 @@ class PatchSwitch:
         self.changes = {key: (self.pristine.get(key, _MISSING), value)
                         for key, value in sdk_attributes().items()
                         if self.pristine.get(key, _MISSING) is not value and id(key[0]) in owners
-                        and not key[1].startswith("__") and not isinstance(value, (type, types.ModuleType))}
+                        and not key[1].startswith("__") and not issubclass(type(value), (type, types.ModuleType))}
         if not self.changes:
             raise SystemExit(f"{made!r} patched nothing in the openai SDK")
 
