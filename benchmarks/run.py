@@ -16,6 +16,7 @@ ratios are also counted in instructions with callgrind, which does not drift. Th
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shutil
 import socket
@@ -76,20 +77,22 @@ def run_overhead(python: Path, instrumentation: str, mode: str, transport: str, 
             "uninstrument_restores_sdk": all(run["uninstrument_restores_sdk"] for run in runs)}
 
 
+@functools.lru_cache(maxsize=None)
+def instructions(which: str, mode: str, runs: int) -> int:
+    """Instructions callgrind counts for `runs` runs of one workload (the bare ones are shared)."""
+    out = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
+         str(HERE / "callgrind_target.py"), which, mode, str(runs)],
+        capture_output=True, text=True, cwd=HERE, check=True).stderr
+    return int(next(line for line in out.splitlines() if "Collected" in line).split()[-1])
+
+
 def callgrind_ratio(mode: str, variant: str):
     """Instructions per request, instrumented / bare, from the difference of 2 and 6 runs."""
     if not shutil.which("valgrind"):
         return None
-
-    def instructions(which: str, runs: int) -> int:
-        out = subprocess.run(
-            ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
-             str(HERE / "callgrind_target.py"), which, mode, str(runs)],
-            capture_output=True, text=True, cwd=HERE, check=True).stderr
-        return int(next(line for line in out.splitlines() if "Collected" in line).split()[-1])
-
-    bare = instructions("bare", 6) - instructions("bare", 2)
-    ours = instructions(variant, 6) - instructions(variant, 2)
+    bare = instructions("bare", mode, 6) - instructions("bare", mode, 2)
+    ours = instructions(variant, mode, 6) - instructions(variant, mode, 2)
     return ours / bare
 
 
