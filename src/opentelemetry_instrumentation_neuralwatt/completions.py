@@ -160,19 +160,13 @@ def _observe(invocation: Invocation, chunk: Any) -> None:
     """Read one chunk; the fast path for SDK chunks, the general one for anything else."""
     try:
         invocation.observe_chunk(chunk)
-    except Exception as error:
-        _observe_otherwise(invocation, chunk, error)
-
-
-def _observe_otherwise(invocation: Invocation, chunk: Any, error: Exception) -> None:
-    """A chunk the fast path could not read: not an SDK model (AttributeError), or broken."""
-    if isinstance(error, AttributeError):
+    except AttributeError:
         try:
             invocation.observe(chunk)
-            return
-        except Exception as general_error:
-            error = general_error
-    logger.debug("neuralwatt: could not read a chunk", exc_info=error)
+        except Exception:
+            logger.debug("neuralwatt: could not read a chunk", exc_info=True)
+    except Exception:
+        logger.debug("neuralwatt: could not read a chunk", exc_info=True)
 
 
 class StreamProxy(wrapt.ObjectProxy):
@@ -187,13 +181,9 @@ class StreamProxy(wrapt.ObjectProxy):
         # GeneratorExit (the consumer dropped this iterator: `break`, `next(iter(s))`) does not
         # end the span, because the stream itself lives on and can still be read.
         invocation, stream = self._self_invocation, self.__wrapped__
-        observe = invocation.observe_chunk
         try:
             for chunk in stream:
-                try:  # `_observe`, inlined: this loop runs once per chunk
-                    observe(chunk)
-                except Exception as error:
-                    _observe_otherwise(invocation, chunk, error)
+                _observe(invocation, chunk)
                 yield chunk
         except GeneratorExit:
             raise
@@ -246,13 +236,9 @@ class AsyncStreamProxy(wrapt.ObjectProxy):
 
     async def __aiter__(self):
         invocation, stream = self._self_invocation, self.__wrapped__
-        observe = invocation.observe_chunk
         try:
             async for chunk in stream:
-                try:
-                    observe(chunk)
-                except Exception as error:
-                    _observe_otherwise(invocation, chunk, error)
+                _observe(invocation, chunk)
                 yield chunk
         except GeneratorExit:
             raise

@@ -152,56 +152,56 @@ def measurement(energy: Any = None, cost: Any = None) -> Optional[Measurement]:
         return None
 
     out = _Builder()
-    attributes = out.attributes
-    values: dict[str, float] = {}
+    values: dict[str, Optional[float]] = {}
     measured = None
 
     if energy is not None:
         measured_value = energy.get(_MEASURED)
         if isinstance(measured_value, bool):
             measured = measured_value
-            attributes[_MEASURED_ATTRIBUTE] = measured_value
+            out.attributes[_MEASURED_ATTRIBUTE] = measured_value
         elif _MEASURED in energy:
             out.drop(_MEASURED)
         for name, value in energy.items():
-            number_field = _ENERGY_NUMBERS.get(name)
-            if number_field is not None:
-                attribute, high = number_field
+            if name == _MEASURED:
+                continue
+            if name in _ENERGY_NUMBERS:
+                attribute, high = _ENERGY_NUMBERS[name]
                 number = _number(value, 0.0, high)
                 # An unmeasured request may still carry placeholder zeros: they are not data.
                 if number is None or measured is False:
                     out.drop(name)
-                else:
-                    attributes[attribute] = values[name] = number
+                    continue
+                out.attributes[attribute] = number
+                values[name] = number
             elif name in _ENERGY_STRINGS:
                 if isinstance(value, str) and value:
-                    attributes[_ENERGY_STRINGS[name]] = value[:MAX_STRING_CHARS]
+                    out.attributes[_ENERGY_STRINGS[name]] = value[:MAX_STRING_CHARS]
                 else:
                     out.drop(name)
-            elif name != _MEASURED:
+            else:
                 out.extra(ENERGY_PREFIX, name, value)
 
     cost_usd = None
     if cost is not None:
         for name, value in cost.items():
-            bounds = _COST_NUMBERS.get(name)
-            if bounds is None:
+            if name in _COST_NUMBERS:
+                number = _number(value, *_COST_NUMBERS[name])
+                if number is None:
+                    out.drop(f"cost.{name}")
+                    continue
+                out.attributes[COST_PREFIX + name] = number
+                if name == "request_cost_usd":
+                    cost_usd = number
+            else:
                 out.extra(COST_PREFIX, name, value)
-                continue
-            number = _number(value, *bounds)
-            if number is None:
-                out.drop(f"cost.{name}")
-                continue
-            attributes[COST_PREFIX + name] = number
-            if name == "request_cost_usd":
-                cost_usd = number
 
     if out.dropped:
         logger.debug("neuralwatt: dropped invalid energy/cost fields: %s", ", ".join(out.dropped[:20]))
-    if not attributes:
+    if not out.attributes:
         return None
     return Measurement(
-        attributes=MappingProxyType(attributes),
+        attributes=MappingProxyType(out.attributes),
         joules=values.get("energy_joules"),
         watts=values.get("avg_power_watts"),
         carbon_g=values.get("carbon_g_co2eq"),
