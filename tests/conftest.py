@@ -149,7 +149,8 @@ def energy_attributes(energy: dict, cost: dict | None = None) -> dict:
 
 
 def neuralwatt_attributes(span) -> dict:
-    return {k: v for k, v in span.attributes.items() if k.startswith("neuralwatt.")}
+    """The span's energy and cost attributes (what `energy_attributes` predicts)."""
+    return {k: v for k, v in span.attributes.items() if k.startswith(("neuralwatt.energy.", "neuralwatt.cost."))}
 
 
 def assert_valid_attributes(span):

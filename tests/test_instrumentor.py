@@ -43,7 +43,8 @@ def chat_and_stream(client):
 def test_registered_for_zero_code_instrumentation():
     (entry_point,) = [e for e in entry_points(group="opentelemetry_instrumentor") if e.name == "neuralwatt"]
     assert entry_point.load() is NeuralwattInstrumentor
-    assert NeuralwattInstrumentor().instrumentation_dependencies() == ("openai >= 1.40.0",)
+    # Either SDK is enough; here both are installed, so both floors apply.
+    assert NeuralwattInstrumentor().instrumentation_dependencies() == ("openai >= 1.40.0", "anthropic >= 2.14.0")
 
 
 def test_instrument_twice_is_harmless(instrumentor, client, emulator):

@@ -42,6 +42,7 @@ def test_metric_attributes_and_units(telemetry, client, emulator):
         "gen_ai.response.model": exchange.model,
         "server.address": "127.0.0.1",
         "server.port": emulator.port,
+        "neuralwatt.api": "chat_completions",
     }
     assert point.sum == exchange.energy["energy_joules"]
     assert point.min == point.max == exchange.energy["energy_joules"]

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from opentelemetry.trace import NoOpTracerProvider
 
-from conftest import Telemetry, assert_valid_attributes, httpx
+from conftest import Telemetry, assert_valid_attributes, httpx, neuralwatt_attributes
 from opentelemetry_instrumentation_neuralwatt import NeuralwattInstrumentor
 from opentelemetry_instrumentation_neuralwatt.energy import MAX_EXTRA_FIELDS, measurement
 
@@ -134,7 +134,7 @@ def test_random_streams_cut_anywhere_reach_the_user_unchanged(contents, energy, 
     assert_valid_attributes(span)
     if ours[0] == "chunks":
         expected = measurement(energy_text, cost_text)
-        recorded_energy = {k: v for k, v in span.attributes.items() if k.startswith("neuralwatt.")}
+        recorded_energy = neuralwatt_attributes(span)
         assert recorded_energy == (dict(expected.attributes) if expected else {})
 
 

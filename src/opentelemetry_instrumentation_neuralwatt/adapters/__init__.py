@@ -1,0 +1,15 @@
+"""One adapter per API shape: it names the SDK methods to wrap and maps that API's request,
+response and stream events onto the neutral call record (`invocation.Invocation`).
+
+An adapter provides `api` (a name for the API shape), `targets()` ((module, "Class.method",
+wrapper) triples), `sdk()` (the SDK's stream and raw-response classes), `request_attributes(...)`,
+`observe(call, item)` (a whole response or one stream event), `sdk_traces(client)` (whether the
+SDK makes its own span for the call) and `end_before_sdk(...)` (for SDKs that do). Adding an API
+is one module here and one line in ADAPTERS.
+"""
+
+from __future__ import annotations
+
+from . import anthropic_messages, openai_chat, openai_responses
+
+ADAPTERS = (openai_chat.ADAPTER, openai_responses.ADAPTER, anthropic_messages.ADAPTER)

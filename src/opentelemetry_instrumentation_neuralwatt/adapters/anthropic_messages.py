@@ -1,0 +1,211 @@
+"""Anthropic Messages API (`/v1/messages`) through the `anthropic` SDK.
+
+Neuralwatt sends the same `energy`/`cost` body objects and `: energy`/`: cost` comments (after
+`message_stop`) as on its openai-compatible endpoints. anthropic 2.x traces itself by default:
+one CLIENT span per API call, current while the SDK makes the request, ended when the response
+(or a stream's body) ends. One call must not get two GenAI spans, so when that span exists our
+attributes go on it (`Invocation.adopt`) and are set before the SDK ends it; when it does not,
+the call gets our own span as on openai.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from typing import Any
+
+from opentelemetry import trace
+
+from .. import calls
+from ..calls import async_wrapper, sync_wrapper
+from .base import add_finish_reason, get, keep_text, request_attributes, sdk_types
+
+logger = logging.getLogger(__name__)
+
+
+class AnthropicMessages:
+    api = "messages"
+
+    def targets(self):
+        messages, client = "anthropic.resources.messages.messages", "anthropic._base_client"
+        return [
+            (messages, "Messages.create", sync_wrapper(self, "chat")),
+            (messages, "AsyncMessages.create", async_wrapper(self, "chat")),
+            # `messages.stream()` posts through its own request function, not `create`.
+            (messages, "Messages.stream", self._stream_helper),
+            (messages, "AsyncMessages.stream", self._async_stream_helper),
+            # Where the SDK's own span is current: adopt it, and read whole responses before it ends.
+            (client, "SyncAPIClient._request", _adopt_sdk_span),
+            (client, "AsyncAPIClient._request", _async_adopt_sdk_span),
+            (client, "SyncAPIClient._process_response", _take_before_sdk_ends),
+            (client, "AsyncAPIClient._process_response", _async_take_before_sdk_ends),
+        ]
+
+    @staticmethod
+    @lru_cache(maxsize=None)
+    def sdk():
+        return sdk_types("anthropic")
+
+    def sdk_traces(self, client: Any) -> bool:
+        return getattr(client, "_tracer", None) is not None
+
+    def request_attributes(self, operation, model, host, port, kwargs, capture_content):
+        prompt = None
+        if capture_content:
+            prompt = kwargs.get("messages")
+            if kwargs.get("system") is not None:
+                prompt = {"system": kwargs["system"], "messages": prompt}
+        return request_attributes(self.api, operation, model, host, port, kwargs, prompt)
+
+    def observe(self, call: Any, item: Any) -> None:
+        """A whole `Message`, its decoded JSON, or one stream event."""
+        kind = get(item, "type")
+        if kind == "message_start":
+            _observe_message(call, get(item, "message"))
+        elif kind == "content_block_delta":
+            if call.output_text is not None:
+                keep_text(call, get(item, "index"), get(get(item, "delta"), "text"))
+        elif kind == "message_delta":
+            add_finish_reason(call, get(get(item, "delta"), "stop_reason"))
+            _observe_usage(call, get(item, "usage"))
+        elif kind == "message" or kind is None:
+            _observe_message(call, item)
+            add_finish_reason(call, get(item, "stop_reason"))
+            if call.output_text is not None:
+                for index, block in enumerate(get(item, "content") or ()):
+                    keep_text(call, index, get(block, "text"))
+        energy, cost = get(item, "energy"), get(item, "cost")
+        if energy is not None:
+            call.data_energy = energy
+        if cost is not None:
+            call.data_cost = cost
+
+    def end_before_sdk(self, call: Any, stream: Any, finish) -> None:
+        """The SDK ends its span when the stream's body ends (`stream_observer.end`), after the
+        trailing `: energy` comment went through the decoder: end ours just before that."""
+        body = getattr(getattr(stream, "response", None), "stream", None)
+        observer = getattr(body, "stream_observer", None)
+        if observer is not None and not isinstance(observer, _EndOursFirst):
+            body.stream_observer = _EndOursFirst(observer, call, finish)
+
+    def _stream_helper(self, wrapped, instance, args, kwargs):
+        manager = wrapped(*args, **kwargs)
+        request = getattr(manager, "_MessageStreamManager__api_request", None)
+        if request is not None and calls.state.telemetry is not None:
+            manager._MessageStreamManager__api_request = lambda: calls.run(
+                self, "chat", lambda *_, **__: request(), instance, (), {**kwargs, "stream": True})
+        return manager
+
+    def _async_stream_helper(self, wrapped, instance, args, kwargs):
+        manager = wrapped(*args, **kwargs)
+        request = getattr(manager, "_AsyncMessageStreamManager__api_request", None)
+        if request is not None and calls.state.telemetry is not None:
+            async def made(*_, **__):  # the request was made up by stream(): no arguments
+                return await request
+
+            manager._AsyncMessageStreamManager__api_request = calls.arun(
+                self, "chat", made, instance, (), {**kwargs, "stream": True})
+        return manager
+
+
+def _observe_message(call: Any, message: Any) -> None:
+    if message is None:
+        return
+    if call.response_id is None:
+        call.response_id = get(message, "id")
+        call.response_model = get(message, "model")
+    _observe_usage(call, get(message, "usage"))
+
+
+def _observe_usage(call: Any, usage: Any) -> None:
+    if usage is None:
+        return
+    cache_read, cache_creation = get(usage, "cache_read_input_tokens"), get(usage, "cache_creation_input_tokens")
+    if cache_read is not None:
+        call.cache_read_tokens = cache_read
+    if cache_creation is not None:
+        call.cache_creation_tokens = cache_creation
+    uncached = get(usage, "input_tokens")
+    if type(uncached) is int:
+        # The GenAI conventions count every input token; Anthropic reports cache reads apart.
+        call.input_tokens = uncached + sum(n for n in (call.cache_read_tokens, call.cache_creation_tokens)
+                                           if type(n) is int)
+    output = get(usage, "output_tokens")
+    if output is not None:
+        call.output_tokens = output
+
+
+class _EndOursFirst:
+    """The SDK's stream observer, with our call ended before the SDK's span is."""
+
+    def __init__(self, inner: Any, call: Any, finish) -> None:
+        self.inner, self._call, self._finish = inner, call, finish
+
+    def __getattr__(self, name):  # begin, item and whatever a later SDK adds
+        return getattr(self.inner, name)
+
+    def end(self, how: Any, error: Any = None) -> None:
+        try:
+            if error is not None:
+                self._call.end(error=error)
+            else:
+                self._finish(self._call)
+        except Exception:
+            logger.debug("neuralwatt: could not end a call before the SDK's span", exc_info=True)
+        self.inner.end(how, error)
+
+
+def _adopt(call: Any) -> None:
+    try:
+        call.adopt(trace.get_current_span())
+    except Exception:
+        logger.debug("neuralwatt: could not adopt the SDK's span", exc_info=True)
+
+
+def _adopt_sdk_span(wrapped, instance, args, kwargs):
+    call = calls.pending.get()
+    if call is not None:
+        _adopt(call)
+    return wrapped(*args, **kwargs)
+
+
+async def _async_adopt_sdk_span(wrapped, instance, args, kwargs):
+    call = calls.pending.get()
+    if call is not None:
+        _adopt(call)
+    return await wrapped(*args, **kwargs)
+
+
+def _take_whole(call: Any, result: Any) -> None:
+    """A whole response (not a stream) is read while the SDK's span is still open."""
+    sdk = ADAPTER.sdk()
+    if isinstance(result, (sdk.stream, sdk.async_stream)) or getattr(result, "_stream", False):
+        return
+    if isinstance(result, sdk.raw) and not isinstance(result, sdk.legacy_raw):
+        return  # `with_streaming_response`: read later, through the proxy
+    calls.take(call, result)
+
+
+def _take_before_sdk_ends(wrapped, instance, args, kwargs):
+    result = wrapped(*args, **kwargs)
+    call = calls.pending.get()
+    if call is not None and call.adopted and not call.ended:
+        try:
+            _take_whole(call, result)
+        except Exception:
+            logger.debug("neuralwatt: could not read the response", exc_info=True)
+    return result
+
+
+async def _async_take_before_sdk_ends(wrapped, instance, args, kwargs):
+    result = await wrapped(*args, **kwargs)
+    call = calls.pending.get()
+    if call is not None and call.adopted and not call.ended:
+        try:
+            _take_whole(call, result)
+        except Exception:
+            logger.debug("neuralwatt: could not read the response", exc_info=True)
+    return result
+
+
+ADAPTER = AnthropicMessages()

@@ -1,0 +1,95 @@
+"""What every adapter shares: request parameters, the SDK's classes, and field access."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, NamedTuple, Optional
+
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GenAI
+from opentelemetry.semconv.attributes import server_attributes
+
+from ..telemetry import API_ATTRIBUTE, PROVIDER, to_json
+
+# Request parameters recorded on the span when the caller passed them (any API's name for them).
+REQUEST_PARAMETERS = {
+    "max_tokens": GenAI.GEN_AI_REQUEST_MAX_TOKENS,
+    "max_completion_tokens": GenAI.GEN_AI_REQUEST_MAX_TOKENS,
+    "max_output_tokens": GenAI.GEN_AI_REQUEST_MAX_TOKENS,
+    "temperature": GenAI.GEN_AI_REQUEST_TEMPERATURE,
+    "top_p": GenAI.GEN_AI_REQUEST_TOP_P,
+    "top_k": GenAI.GEN_AI_REQUEST_TOP_K,
+    "frequency_penalty": GenAI.GEN_AI_REQUEST_FREQUENCY_PENALTY,
+    "presence_penalty": GenAI.GEN_AI_REQUEST_PRESENCE_PENALTY,
+    "seed": GenAI.GEN_AI_REQUEST_SEED,
+    "n": GenAI.GEN_AI_REQUEST_CHOICE_COUNT,
+}
+
+
+class SdkTypes(NamedTuple):
+    """The classes a call's result may be, in one SDK (openai and anthropic share the design)."""
+
+    stream: Any
+    async_stream: Any
+    legacy_raw: Any  # `with_raw_response`: body read unless it streams
+    raw: Any  # tuple: every raw or streaming response class that `.parse()`s later
+
+
+def sdk_types(package: str) -> SdkTypes:
+    streaming = importlib.import_module(f"{package}._streaming")
+    try:  # the raw-response classes moved between SDK releases; both are optional here
+        legacy = importlib.import_module(f"{package}._legacy_response").LegacyAPIResponse
+    except (ImportError, AttributeError):  # pragma: no cover
+        legacy = ()
+    try:
+        response = importlib.import_module(f"{package}._response")
+        streaming_raw = (response.APIResponse, response.AsyncAPIResponse)
+    except (ImportError, AttributeError):  # pragma: no cover
+        streaming_raw = ()
+    raw = ((legacy,) if legacy else ()) + streaming_raw
+    return SdkTypes(streaming.Stream, streaming.AsyncStream, legacy, raw)
+
+
+def get(obj: Any, name: str) -> Any:
+    """A field of an SDK model (pydantic, extra keys included) or of a decoded JSON dict."""
+    if isinstance(obj, dict):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+def request_attributes(api: str, operation: str, model: Optional[str], host: str, port: Optional[int],
+                       kwargs: dict, prompt: Any = None) -> dict:
+    """The span's start attributes, common to every API; `prompt` only when content is captured."""
+    attributes = {
+        GenAI.GEN_AI_OPERATION_NAME: operation,
+        GenAI.GEN_AI_PROVIDER_NAME: PROVIDER,
+        server_attributes.SERVER_ADDRESS: host,
+        API_ATTRIBUTE: api,
+    }
+    if model:
+        attributes[GenAI.GEN_AI_REQUEST_MODEL] = model
+    if port:
+        attributes[server_attributes.SERVER_PORT] = port
+    for name, attribute in REQUEST_PARAMETERS.items():
+        value = kwargs.get(name)
+        # SDK "omit" sentinels and None are not values.
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            attributes[attribute] = value
+    if kwargs.get("stream") is True:
+        attributes[GenAI.GEN_AI_REQUEST_STREAM] = True
+    if prompt is not None:
+        attributes[GenAI.GEN_AI_INPUT_MESSAGES] = to_json(prompt)
+    return attributes
+
+
+def add_finish_reason(call: Any, reason: Any) -> None:
+    if reason:
+        if call.finish_reasons is None:
+            call.finish_reasons = []
+        call.finish_reasons.append(reason)
+
+
+def keep_text(call: Any, index: Any, text: Any) -> None:
+    """Output text for content capture (only when `call.output_text` is a dict)."""
+    if isinstance(text, str):
+        index = index if isinstance(index, int) else 0
+        call.output_text[index] = call.output_text.get(index, "") + text

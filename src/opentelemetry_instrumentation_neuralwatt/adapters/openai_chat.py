@@ -1,0 +1,99 @@
+"""openai chat completions, legacy completions and embeddings (`/v1/chat/completions`, ...)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from ..calls import async_wrapper, sync_wrapper
+from .base import add_finish_reason, get, keep_text, request_attributes, sdk_types
+
+
+class OpenAIChat:
+    api = "chat_completions"
+
+    def targets(self):
+        chat, completions, embeddings = ("openai.resources.chat.completions", "openai.resources.completions",
+                                          "openai.resources.embeddings")
+        return [
+            (chat, "Completions.create", sync_wrapper(self, "chat")),
+            (chat, "AsyncCompletions.create", async_wrapper(self, "chat")),
+            (chat, "Completions.parse", sync_wrapper(self, "chat")),
+            (chat, "AsyncCompletions.parse", async_wrapper(self, "chat")),
+            (completions, "Completions.create", sync_wrapper(self, "text_completion")),
+            (completions, "AsyncCompletions.create", async_wrapper(self, "text_completion")),
+            (embeddings, "Embeddings.create", sync_wrapper(self, "embeddings")),
+            (embeddings, "AsyncEmbeddings.create", async_wrapper(self, "embeddings")),
+        ]
+
+    @staticmethod
+    @lru_cache(maxsize=None)
+    def sdk():
+        return sdk_types("openai")
+
+    def sdk_traces(self, client: Any) -> bool:
+        return False
+
+    def request_attributes(self, operation, model, host, port, kwargs, capture_content):
+        prompt = kwargs.get("messages", kwargs.get("prompt", kwargs.get("input"))) if capture_content else None
+        return request_attributes(self.api, operation, model, host, port, kwargs, prompt)
+
+    def observe(self, call: Any, chunk: Any) -> None:
+        """One stream chunk or a whole response: the fast path reads an SDK model's attributes
+        (it runs for every chunk); any other shape falls back to the general reader."""
+        try:
+            _observe_model(call, chunk)
+        except AttributeError:
+            _observe_any(call, chunk)
+
+
+def _observe_model(call: Any, chunk: Any) -> None:
+    # The top-level fields are read before anything is kept, so the fallback never counts a
+    # finish reason twice.
+    choices, usage = chunk.choices, chunk.usage
+    if call.response_id is None:
+        call.response_id = chunk.id
+        call.response_model = chunk.model
+    for choice in choices:
+        if choice.finish_reason is not None:
+            add_finish_reason(call, choice.finish_reason)
+        if call.output_text is not None:
+            _keep_output(call, choice)
+    if usage is not None:
+        call.input_tokens = usage.prompt_tokens
+        call.output_tokens = usage.completion_tokens
+    extra = getattr(chunk, "__pydantic_extra__", None)
+    if extra:  # a response's energy, or a server that puts it inside a data chunk
+        call.data_energy = extra.get("energy", call.data_energy)
+        call.data_cost = extra.get("cost", call.data_cost)
+
+
+def _observe_any(call: Any, chunk: Any) -> None:
+    """Decoded JSON (a raw response's body) or an SDK object of another shape."""
+    if call.response_id is None:
+        call.response_id = get(chunk, "id")
+        call.response_model = get(chunk, "model")
+    choices = get(chunk, "choices")
+    if choices:
+        for choice in choices:
+            add_finish_reason(call, get(choice, "finish_reason"))
+            if call.output_text is not None:
+                _keep_output(call, choice)
+    usage = get(chunk, "usage")
+    if usage is not None:
+        call.input_tokens = get(usage, "prompt_tokens")
+        call.output_tokens = get(usage, "completion_tokens")
+    energy, cost = get(chunk, "energy"), get(chunk, "cost")
+    if energy is not None:
+        call.data_energy = energy
+    if cost is not None:
+        call.data_cost = cost
+
+
+def _keep_output(call: Any, choice: Any) -> None:
+    message = get(choice, "delta") or get(choice, "message")
+    text = get(message, "content") if message is not None else get(choice, "text")
+    keep_text(call, get(choice, "index"), text)
+
+
+ADAPTER = OpenAIChat()

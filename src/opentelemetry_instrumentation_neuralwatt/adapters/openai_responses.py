@@ -1,0 +1,95 @@
+"""openai Responses API (`/v1/responses`): `responses.create`, stream or not, and the helpers
+over it (`responses.stream()` calls `create`). Neuralwatt does not report energy here yet; when
+a body `energy` object or a `: energy` comment appears, it is recorded like any other."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from ..calls import async_wrapper, sync_wrapper
+from .base import add_finish_reason, get, keep_text, request_attributes, sdk_types
+
+# Response.status -> the GenAI finish reason; an incomplete response says why itself.
+_FINISH = {"completed": "stop", "failed": "error", "cancelled": "cancelled"}
+_INCOMPLETE = {"max_output_tokens": "length"}
+# Stream events that carry the whole response object so far.
+_WITH_RESPONSE = ("response.created", "response.in_progress", "response.completed",
+                  "response.incomplete", "response.failed")
+
+
+class OpenAIResponses:
+    api = "responses"
+
+    def targets(self):
+        module = "openai.resources.responses.responses"
+        return [
+            (module, "Responses.create", sync_wrapper(self, "chat")),
+            (module, "AsyncResponses.create", async_wrapper(self, "chat")),
+        ]
+
+    @staticmethod
+    @lru_cache(maxsize=None)
+    def sdk():
+        return sdk_types("openai")
+
+    def sdk_traces(self, client: Any) -> bool:
+        return False
+
+    def request_attributes(self, operation, model, host, port, kwargs, capture_content):
+        prompt = None
+        if capture_content:
+            prompt = kwargs.get("input")
+            if isinstance(kwargs.get("instructions"), str):
+                prompt = {"instructions": kwargs["instructions"], "input": prompt}
+        return request_attributes(self.api, operation, model, host, port, kwargs, prompt)
+
+    def observe(self, call: Any, item: Any) -> None:
+        """A whole `Response`, its decoded JSON, or one stream event."""
+        kind = get(item, "type")
+        if isinstance(kind, str):  # a stream event
+            if kind == "response.output_text.delta" and call.output_text is not None:
+                keep_text(call, get(item, "output_index"), get(item, "delta"))
+            elif kind in _WITH_RESPONSE:
+                _observe_response(call, get(item, "response"), whole=kind != "response.created")
+            _keep_energy(call, item)
+            return
+        _observe_response(call, item, whole=True)
+        if call.output_text is not None:
+            keep_text(call, 0, get(item, "output_text"))
+
+
+def _observe_response(call: Any, response: Any, whole: bool) -> None:
+    if response is None:
+        return
+    if call.response_id is None:
+        call.response_id = get(response, "id")
+    model = get(response, "model")
+    if isinstance(model, str):
+        call.response_model = model
+    _keep_energy(call, response)
+    if not whole:
+        return
+    status = get(response, "status")
+    if status == "incomplete":
+        reason = get(get(response, "incomplete_details"), "reason")
+        add_finish_reason(call, _INCOMPLETE.get(reason, reason))
+    else:
+        add_finish_reason(call, _FINISH.get(status))
+    usage = get(response, "usage")
+    if usage is not None:
+        call.input_tokens = get(usage, "input_tokens")
+        call.output_tokens = get(usage, "output_tokens")
+        call.cache_read_tokens = get(get(usage, "input_tokens_details"), "cached_tokens")
+        call.reasoning_tokens = get(get(usage, "output_tokens_details"), "reasoning_tokens")
+
+
+def _keep_energy(call: Any, item: Any) -> None:
+    energy, cost = get(item, "energy"), get(item, "cost")
+    if energy is not None:
+        call.data_energy = energy
+    if cost is not None:
+        call.data_cost = cost
+
+
+ADAPTER = OpenAIResponses()

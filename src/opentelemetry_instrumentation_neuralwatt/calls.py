@@ -1,0 +1,168 @@
+"""The wrappers every adapter's methods get: start a call's record, run the SDK, take its result.
+
+What the SDK returns decides how the call ends: a whole response ends it now; a stream, a raw
+response or a streaming response is handed to the user inside a proxy (`streams.py`) that ends
+it exactly once. Every piece of our code runs under a guard: a failure is logged at debug level
+and the user's call goes on as if we were not there.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextvars import ContextVar
+from typing import Any, Optional
+
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+
+from . import sse
+from .endpoints import Endpoints
+from .energy import measurement
+from .invocation import Invocation
+from .streams import AsyncStreamProxy, RawResponseProxy, StreamProxy, finish_stream
+from .telemetry import Telemetry
+
+logger = logging.getLogger(__name__)
+
+# The call whose SDK span is yet to be adopted (see `Invocation.adopt`), while the SDK runs it.
+pending: ContextVar[Optional[Invocation]] = ContextVar("neuralwatt_pending_call", default=None)
+
+
+class _State:
+    """What `instrument()` set up; `telemetry` is None while uninstrumented, which turns every
+    surviving wrapper (the SDK caches bound methods) into a plain pass-through."""
+
+    telemetry: Optional[Telemetry] = None
+    endpoints: Endpoints = Endpoints()
+    # id(base URL object) -> (that object, host, port, is Neuralwatt); reset by instrument()
+    addresses: dict = {}
+
+
+state = _State()
+
+
+def _address(client: Any):
+    """The client's host, port and whether it is Neuralwatt, computed once per base URL."""
+    # `_base_url` is what the `base_url` property returns; openai 3 builds that property with a
+    # function-level import that costs more than the rest of this function.
+    url = getattr(client, "_base_url", None) or client.base_url
+    cached = state.addresses.get(id(url))
+    if cached is None or cached[0] is not url:
+        cached = (url, url.host, url.port, state.endpoints.matches(url.host, url.port))
+        if len(state.addresses) > 1024:  # clients come and go: stay bounded
+            state.addresses.clear()
+        state.addresses[id(url)] = cached
+    return cached[1:]
+
+
+def begin(adapter: Any, operation: str, resource: Any, kwargs: dict) -> Optional[Invocation]:
+    telemetry = state.telemetry
+    if telemetry is None or not is_instrumentation_enabled():
+        return None
+    try:
+        client = resource._client
+        host, port, traced = _address(client)
+        model = kwargs.get("model")
+        model = model if isinstance(model, str) else None
+        attributes = adapter.request_attributes(operation, model, host, port, kwargs, telemetry.capture_content) \
+            if traced else None
+        return Invocation(telemetry, adapter, operation, model, host, port, traced, attributes,
+                          defer_span=traced and adapter.sdk_traces(client))
+    except Exception:
+        logger.debug("neuralwatt: could not start telemetry", exc_info=True)
+        return None
+
+
+def take(call: Invocation, result: Any) -> Any:
+    """What the SDK returned -> what the user gets: the result itself or a proxy around it."""
+    if call.ended:  # an adapter already took it inside the SDK (see anthropic_messages)
+        return result
+    try:
+        sdk = call.adapter.sdk()
+        if isinstance(result, sdk.stream):
+            hook_stream(call, result)
+            return StreamProxy(result, call)
+        if isinstance(result, sdk.async_stream):
+            hook_stream(call, result)
+            return AsyncStreamProxy(result, call)
+        if isinstance(result, sdk.legacy_raw) and not result._stream:
+            # `with_raw_response`: the body is already read, so the energy is known now,
+            # whether or not the user ever calls `.parse()`.
+            call.adapter.observe(call, result.http_response.json())
+        elif isinstance(result, sdk.raw):
+            return RawResponseProxy(result, call)
+        else:
+            call.adapter.observe(call, result)  # a whole response reads like one chunk
+        call.end(measurement(call.data_energy, call.data_cost))
+    except Exception:
+        logger.debug("neuralwatt: could not read the response", exc_info=True)
+        call.end()
+    return result
+
+
+def hook_stream(call: Invocation, stream: Any) -> None:
+    """Capture the comments of this stream's own decoder; it has not been read yet."""
+    decoder = getattr(stream, "_decoder", None)
+    sse.hook_decoder(decoder)
+    call.decoder = decoder
+    if call.adopted:
+        call.adapter.end_before_sdk(call, stream, finish_stream)
+
+
+def _call(call: Invocation, wrapped, args, kwargs):
+    call.activate()
+    token = pending.set(call) if call.started_ns else None
+    try:
+        return wrapped(*args, **kwargs)
+    except BaseException as error:
+        call.end(error=error)
+        raise
+    finally:
+        if token is not None:
+            pending.reset(token)
+        call.deactivate()
+
+
+async def _acall(call: Invocation, wrapped, args, kwargs):
+    call.activate()
+    token = pending.set(call) if call.started_ns else None
+    try:
+        return await wrapped(*args, **kwargs)
+    except BaseException as error:
+        call.end(error=error)
+        raise
+    finally:
+        if token is not None:
+            pending.reset(token)
+        call.deactivate()
+
+
+def run(adapter, operation: str, wrapped, instance, args, kwargs):
+    """One synchronous SDK call, recorded."""
+    call = begin(adapter, operation, instance, kwargs)
+    if call is None:
+        return wrapped(*args, **kwargs)
+    return take(call, _call(call, wrapped, args, kwargs))
+
+
+async def arun(adapter, operation: str, wrapped, instance, args, kwargs):
+    """One asynchronous SDK call, recorded."""
+    call = begin(adapter, operation, instance, kwargs)
+    if call is None:
+        return await wrapped(*args, **kwargs)
+    return take(call, await _acall(call, wrapped, args, kwargs))
+
+
+def sync_wrapper(adapter, operation: str):
+    def wrapper(wrapped, instance, args, kwargs):
+        return run(adapter, operation, wrapped, instance, args, kwargs)
+
+    wrapper.__name__ = f"neuralwatt_{adapter.api}_{operation}"
+    return wrapper
+
+
+def async_wrapper(adapter, operation: str):
+    async def wrapper(wrapped, instance, args, kwargs):
+        return await arun(adapter, operation, wrapped, instance, args, kwargs)
+
+    wrapper.__name__ = f"neuralwatt_async_{adapter.api}_{operation}"
+    return wrapper

@@ -1,0 +1,100 @@
+"""One API call as a neutral record, whatever the API shape, and its lifecycle.
+
+An adapter fills the record from its API's request, response and stream events; `end()` hands it
+to `Telemetry.finish` exactly once, however the call ends. The span is either our own (started
+when the call starts) or *adopted*: an SDK that traces itself (anthropic) already has a span for
+the call, and one call must not get two GenAI spans, so ours goes on that span instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any, Optional
+
+from opentelemetry import context, trace
+
+from . import collect
+from .energy import Measurement
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .telemetry import Telemetry
+
+logger = logging.getLogger(__name__)
+
+
+class Invocation:
+    """One call: what was asked, what came back, and the span that says so."""
+
+    __slots__ = (
+        "telemetry", "adapter", "operation", "request_model", "host", "port", "traced",
+        "request_attributes", "started", "started_ns", "span", "adopted", "parent_span",
+        "response_model", "response_id", "finish_reasons", "input_tokens", "output_tokens",
+        "cache_read_tokens", "cache_creation_tokens", "reasoning_tokens", "output_text",
+        "data_energy", "data_cost", "decoder", "ended", "collector", "_token",
+    )
+
+    def __init__(self, telemetry: "Telemetry", adapter: Any, operation: str, model: Optional[str],
+                 host: str, port: Optional[int], traced: bool, request_attributes: dict,
+                 defer_span: bool = False):
+        self.telemetry = telemetry
+        self.adapter = adapter
+        self.operation = operation
+        self.request_model = model
+        self.host = host
+        self.port = port
+        self.traced = traced
+        self.request_attributes = request_attributes
+        self.response_model = self.response_id = self.finish_reasons = None
+        self.input_tokens = self.output_tokens = None
+        self.cache_read_tokens = self.cache_creation_tokens = self.reasoning_tokens = None
+        self.output_text: Optional[dict] = {} if traced and telemetry.capture_content else None
+        self.data_energy = self.data_cost = self.decoder = None
+        self.ended = False
+        self.adopted = False
+        self.collector = collect.current.get()
+        self._token = None
+        self.span = None
+        self.parent_span = None
+        self.started_ns = 0
+        if traced:
+            if defer_span:
+                # The SDK will start its own span inside the call; `adopt` takes it. Until then
+                # nothing is started, and a call the SDK did not trace gets ours, back-dated.
+                self.parent_span = trace.get_current_span()
+                self.started_ns = time.time_ns()
+            else:
+                self.span = telemetry.start_span(self)
+        self.started = time.perf_counter()
+
+    # -- the span is current while the SDK sends the request, so HTTP spans nest under it --
+    def activate(self) -> None:
+        # A no-op tracer's invalid span is not made current: it would hide the caller's span.
+        if self.span is not None and not self.adopted and self.span.get_span_context().is_valid:
+            self._token = context.attach(trace.set_span_in_context(self.span))
+
+    def deactivate(self) -> None:
+        if self._token is not None:
+            context.detach(self._token)
+            self._token = None
+
+    def adopt(self, span: Any) -> None:
+        """Use the SDK's own span of this call (current while the SDK makes the request)."""
+        if self.span is None and self.parent_span is not None and span is not self.parent_span \
+                and span.get_span_context().is_valid:
+            self.span, self.adopted = span, True
+
+    # -- the end --
+    def end(self, found: Optional[Measurement] = None, error: Optional[BaseException] = None) -> None:
+        """Record the span attributes and metrics, once; later calls do nothing."""
+        if self.ended:
+            return
+        self.ended = True
+        if found is not None and self.collector is not None:
+            self.collector.append(found)
+        try:
+            if self.span is None and self.started_ns:
+                self.span = self.telemetry.start_span(self, self.started_ns)
+            self.telemetry.finish(self, found, error)
+        except Exception:
+            logger.debug("neuralwatt: ending telemetry failed", exc_info=True)

@@ -1,0 +1,212 @@
+"""The proxies that hand a stream or raw response to the user and end its call exactly once.
+
+A stream ends when it is exhausted, fails, is closed (directly, by a `with` block, or by
+`with_streaming_response`), or is garbage collected; its energy is read from the stream's own
+decoder (see `sse.py`). Each chunk or event goes to the call's adapter to read.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from typing import Any
+
+import wrapt
+
+from . import sse
+from .invocation import Invocation
+
+logger = logging.getLogger(__name__)
+
+
+def finish_stream(call: Invocation) -> None:
+    """End a stream's call with whatever energy its decoder (or a data chunk) carried."""
+    if call.ended:
+        return
+    try:
+        found = sse.captured(call.decoder, call.data_energy, call.data_cost)
+    except Exception:
+        logger.debug("neuralwatt: could not read captured energy", exc_info=True)
+        found = None
+    call.end(found)
+
+
+def _observe(call: Invocation, chunk: Any) -> None:
+    try:
+        call.adapter.observe(call, chunk)
+    except Exception:
+        logger.debug("neuralwatt: could not read a chunk", exc_info=True)
+
+
+class StreamProxy(wrapt.ObjectProxy):
+    """A `Stream` that ends its request's span exactly once, however the stream ends."""
+
+    def __init__(self, stream, invocation: Invocation):
+        super().__init__(stream)
+        self._self_invocation = invocation
+
+    def __iter__(self):
+        # A generator over the SDK's own iteration: the cheapest per-chunk path. Its
+        # GeneratorExit (the consumer dropped this iterator: `break`, `next(iter(s))`) does not
+        # end the span, because the stream itself lives on and can still be read.
+        invocation, stream = self._self_invocation, self.__wrapped__
+        try:
+            for chunk in stream:
+                _observe(invocation, chunk)
+                yield chunk
+        except GeneratorExit:
+            raise
+        except BaseException as error:
+            invocation.end(error=error)
+            raise
+        finish_stream(invocation)
+
+    def __next__(self):
+        try:
+            chunk = self.__wrapped__.__next__()
+        except StopIteration:
+            finish_stream(self._self_invocation)
+            raise
+        except BaseException as error:
+            self._self_invocation.end(error=error)
+            raise
+        _observe(self._self_invocation, chunk)
+        return chunk
+
+    def __enter__(self):
+        self.__wrapped__.__enter__()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            return self.__wrapped__.__exit__(exc_type, exc, tb)
+        finally:
+            finish_stream(self._self_invocation)
+
+    def close(self):
+        try:
+            return self.__wrapped__.close()
+        finally:
+            finish_stream(self._self_invocation)
+
+    def __del__(self):
+        try:
+            finish_stream(self._self_invocation)
+        except Exception:  # pragma: no cover - interpreter shutdown
+            pass
+
+
+class AsyncStreamProxy(wrapt.ObjectProxy):
+    """An `AsyncStream` that ends its request's span exactly once, however the stream ends."""
+
+    def __init__(self, stream, invocation: Invocation):
+        super().__init__(stream)
+        self._self_invocation = invocation
+
+    async def __aiter__(self):
+        invocation, stream = self._self_invocation, self.__wrapped__
+        try:
+            async for chunk in stream:
+                _observe(invocation, chunk)
+                yield chunk
+        except GeneratorExit:
+            raise
+        except BaseException as error:
+            invocation.end(error=error)
+            raise
+        finish_stream(invocation)
+
+    async def __anext__(self):
+        try:
+            chunk = await self.__wrapped__.__anext__()
+        except StopAsyncIteration:
+            finish_stream(self._self_invocation)
+            raise
+        except BaseException as error:
+            self._self_invocation.end(error=error)
+            raise
+        _observe(self._self_invocation, chunk)
+        return chunk
+
+    async def __aenter__(self):
+        await self.__wrapped__.__aenter__()
+        return self
+
+    async def __aexit__(self, exc_type, exc, tb):
+        try:
+            return await self.__wrapped__.__aexit__(exc_type, exc, tb)
+        finally:
+            finish_stream(self._self_invocation)
+
+    async def close(self):
+        try:
+            return await self.__wrapped__.close()
+        finally:
+            finish_stream(self._self_invocation)
+
+    async def aclose(self):
+        try:
+            return await self.__wrapped__.aclose()
+        finally:
+            finish_stream(self._self_invocation)
+
+    def __del__(self):
+        try:
+            finish_stream(self._self_invocation)
+        except Exception:  # pragma: no cover - interpreter shutdown
+            pass
+
+
+class RawResponseProxy(wrapt.ObjectProxy):
+    """A `with_raw_response` stream or a `with_streaming_response` response.
+
+    The span passes to whatever `.parse()` builds (a stream proxy or a parsed model); a raw
+    response that is closed or collected before `.parse()` ends the span without energy.
+    """
+
+    def __init__(self, raw, invocation: Invocation):
+        super().__init__(raw)
+        self._self_invocation = invocation
+        self._self_parsed = None  # (what the SDK parsed, what we handed out)
+
+    def parse(self, *args, **kwargs):
+        parsed = self.__wrapped__.parse(*args, **kwargs)
+        if inspect.isawaitable(parsed):  # AsyncAPIResponse.parse is a coroutine
+            return self._self_parse_later(parsed)
+        return self._self_hand_over(parsed)
+
+    async def _self_parse_later(self, pending):
+        return self._self_hand_over(await pending)
+
+    def _self_hand_over(self, parsed):
+        # The SDK caches parse() results: hand out the same proxy for the same object.
+        if self._self_parsed is not None and self._self_parsed[0] is parsed:
+            return self._self_parsed[1]
+        from .calls import take  # calls imports this module
+
+        handed = take(self._self_invocation, parsed)
+        self._self_parsed = (parsed, handed)
+        return handed
+
+    def close(self):
+        result = self.__wrapped__.close()
+        if inspect.isawaitable(result):
+            return self._self_close_later(result)
+        self._self_release()
+        return result
+
+    async def _self_close_later(self, pending):
+        try:
+            return await pending
+        finally:
+            self._self_release()
+
+    def _self_release(self):
+        if self._self_parsed is None:
+            self._self_invocation.end()
+
+    def __del__(self):
+        try:
+            self._self_release()
+        except Exception:  # pragma: no cover - interpreter shutdown
+            pass
