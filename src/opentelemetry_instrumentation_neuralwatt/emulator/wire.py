@@ -1,0 +1,79 @@
+"""The vocabulary the wire formats share: what a route answers, and the common answer steps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from .measure import tokens
+
+# A fixed timestamp: the same seed gives byte-identical answers, which tests compare.
+CREATED = 1767225600
+
+_WORDS = (
+    "Energy is measured on the GPU for every request and attributed to it by share of the "
+    "work done while it ran so that each answer carries its own joules watts and grams"
+).split()
+
+
+@dataclass
+class Exchange:
+    """One request the emulator answered, and exactly what it sent back."""
+
+    path: str
+    request: dict
+    faults: frozenset
+    stream: bool = False
+    response_id: Optional[str] = None
+    model: Optional[str] = None
+    usage: Optional[dict] = None
+    energy: Any = None  # the energy object as sent (None when not sent)
+    cost: Any = None
+    status: int = 200
+    headers: dict = field(default_factory=dict)
+
+
+@dataclass
+class Answer:
+    """What a route sends: a whole JSON body, or stream events (name or None, data) followed by
+    the `: energy` / `: cost` comments and, for openai's chat and completions, `data: [DONE]`."""
+
+    body: Optional[dict] = None
+    events: Optional[list] = None
+    done: bool = True
+    # The event the `stream-error` fault sends half-way through, in this API's error shape.
+    error_event: tuple = (None, {"error": {"message": "emulated failure", "type": "server_error"}})
+    # The event the `energy-in-data` fault puts the energy into (default: the last one).
+    energy_event: int = -1
+
+
+class Turn:
+    """One request being answered: its exchange, and the words of the answer."""
+
+    def __init__(self, emulator: Any, exchange: Exchange, body: dict):
+        self.emulator, self.exchange, self.body = emulator, exchange, body
+
+    def words(self, prompt: Any, prefix: str, default_model: str, max_tokens: Any = None,
+              usage_names: tuple = ("prompt_tokens", "completion_tokens")) -> list:
+        """Decide the answer's words, id, model, usage and energy; returns the words."""
+        exchange, emulator = self.exchange, self.emulator
+        exchange.model = self.body.get("model") or default_model
+        exchange.response_id = f"{prefix}{emulator._next_id():06d}"
+        count = int(max_tokens or emulator.completion_tokens)
+        words = [_WORDS[i % len(_WORDS)] for i in range(count)]
+        prompt_tokens = tokens(prompt)
+        input_name, output_name = usage_names
+        exchange.usage = {input_name: prompt_tokens, output_name: len(words)}
+        exchange.energy, exchange.cost = emulator._meter.measure(prompt_tokens, len(words), exchange.faults)
+        return words
+
+    def with_energy(self, payload: dict) -> dict:
+        """A whole body with the energy and cost objects beside the answer."""
+        exchange = self.exchange
+        if exchange.energy is not None:
+            payload["energy"] = exchange.energy if "malformed-energy" not in exchange.faults else "{not json"
+        if exchange.cost is not None:
+            payload["cost"] = exchange.cost
+        if "malformed-energy" in exchange.faults:
+            exchange.energy = payload.get("energy")
+        return payload
