@@ -84,12 +84,12 @@ def take(call: Invocation, result: Any) -> Any:
         if isinstance(result, sdk.async_stream):
             hook_stream(call, result)
             return AsyncStreamProxy(result, call)
-        if isinstance(result, sdk.legacy_raw) and not result._stream:
-            # `with_raw_response`: the body is already read, so the energy is known now,
-            # whether or not the user ever calls `.parse()`.
+        if isinstance(result, sdk.raw):
+            if read_later(result):
+                return RawResponseProxy(result, call)
+            # `with_raw_response` without a stream: the body is already read, so the energy is
+            # known now, whether or not the user ever calls `.parse()`.
             call.adapter.observe(call, result.http_response.json())
-        elif isinstance(result, sdk.raw):
-            return RawResponseProxy(result, call)
         else:
             call.adapter.observe(call, result)  # a whole response reads like one chunk
         call.end(measurement(call.data_energy, call.data_cost))
@@ -97,6 +97,12 @@ def take(call: Invocation, result: Any) -> Any:
         logger.debug("neuralwatt: could not read the response", exc_info=True)
         call.end()
     return result
+
+
+def read_later(raw: Any) -> bool:
+    """A raw response whose body is still to be read: an SSE stream, or `with_streaming_response`."""
+    streams = getattr(raw, "_stream", None) or getattr(raw, "_is_sse_stream", False)  # legacy / current
+    return bool(streams) or not raw.http_response.is_closed
 
 
 def hook_stream(call: Invocation, stream: Any) -> None:

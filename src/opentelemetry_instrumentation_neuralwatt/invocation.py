@@ -31,7 +31,7 @@ class Invocation:
         "request_attributes", "started", "started_ns", "span", "adopted", "parent_span",
         "response_model", "response_id", "finish_reasons", "input_tokens", "output_tokens",
         "cache_read_tokens", "cache_creation_tokens", "reasoning_tokens", "output_text",
-        "data_energy", "data_cost", "decoder", "ended", "collector", "_token",
+        "data_energy", "data_cost", "decoder", "ended", "collector", "on_end", "_token",
     )
 
     def __init__(self, telemetry: "Telemetry", adapter: Any, operation: str, model: Optional[str],
@@ -52,6 +52,7 @@ class Invocation:
         self.data_energy = self.data_cost = self.decoder = None
         self.ended = False
         self.adopted = False
+        self.on_end = None  # what to run once our telemetry is done (an adapter's hand-back)
         self.collector = collect.current.get()
         self._token = None
         self.span = None
@@ -98,3 +99,5 @@ class Invocation:
             self.telemetry.finish(self, found, error)
         except Exception:
             logger.debug("neuralwatt: ending telemetry failed", exc_info=True)
+        if self.on_end is not None:
+            self.on_end()

@@ -112,10 +112,9 @@ class Telemetry:
                 else response_attributes(call)
             if found is not None:
                 attributes.update(found.attributes)
-            if error is not None:
+            if error is not None and not call.adopted:  # the SDK records errors on its own span
                 attributes[error_attributes.ERROR_TYPE] = type(error).__qualname__
-                if not call.adopted:  # the SDK sets its own span's status
-                    span.set_status(Status(StatusCode.ERROR, str(error)[:512]))
+                span.set_status(Status(StatusCode.ERROR, str(error)[:512]))
             span.set_attributes(attributes)
         if not call.adopted:
             span.end()

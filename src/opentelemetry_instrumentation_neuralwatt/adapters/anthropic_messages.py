@@ -140,19 +140,30 @@ class _EndOursFirst:
 
     def __init__(self, inner: Any, call: Any, finish) -> None:
         self.inner, self._call, self._finish = inner, call, finish
+        self._held = False
 
     def __getattr__(self, name):  # begin, item and whatever a later SDK adds
         return getattr(self.inner, name)
 
     def end(self, how: Any, error: Any = None) -> None:
+        call = self._call
+        if error is None and not call.ended and (how == "read") != self._held:
+            # The body reports "read" as soon as its last bytes arrive (and "closed" right after),
+            # before the decoder has read the lines after the last blank line: a trailing
+            # `: energy`. The stream reports "read" again once it has decoded everything. Hold
+            # the SDK's end until then, or until our stream proxy ends the call.
+            if not self._held:
+                self._held = True
+                call.on_end = lambda: self.inner.end(how, None)
+            return
         try:
             if error is not None:
-                self._call.end(error=error)
+                call.end(error=error)
             else:
-                self._finish(self._call)
+                self._finish(call)
         except Exception:
             logger.debug("neuralwatt: could not end a call before the SDK's span", exc_info=True)
-        self.inner.end(how, error)
+        self.inner.end(how, error)  # the SDK's FirstEnd drops a second end
 
 
 def _adopt(call: Any) -> None:
@@ -179,10 +190,10 @@ async def _async_adopt_sdk_span(wrapped, instance, args, kwargs):
 def _take_whole(call: Any, result: Any) -> None:
     """A whole response (not a stream) is read while the SDK's span is still open."""
     sdk = ADAPTER.sdk()
-    if isinstance(result, (sdk.stream, sdk.async_stream)) or getattr(result, "_stream", False):
+    if isinstance(result, (sdk.stream, sdk.async_stream)):
         return
-    if isinstance(result, sdk.raw) and not isinstance(result, sdk.legacy_raw):
-        return  # `with_streaming_response`: read later, through the proxy
+    if isinstance(result, sdk.raw) and calls.read_later(result):
+        return  # a raw stream, or `with_streaming_response`: read later, through the proxy
     calls.take(call, result)
 
 

@@ -30,8 +30,7 @@ class SdkTypes(NamedTuple):
 
     stream: Any
     async_stream: Any
-    legacy_raw: Any  # `with_raw_response`: body read unless it streams
-    raw: Any  # tuple: every raw or streaming response class that `.parse()`s later
+    raw: Any  # tuple: every raw (`with_raw_response`) or streaming response class
 
 
 def sdk_types(package: str) -> SdkTypes:
@@ -46,7 +45,7 @@ def sdk_types(package: str) -> SdkTypes:
     except (ImportError, AttributeError):  # pragma: no cover
         streaming_raw = ()
     raw = ((legacy,) if legacy else ()) + streaming_raw
-    return SdkTypes(streaming.Stream, streaming.AsyncStream, legacy, raw)
+    return SdkTypes(streaming.Stream, streaming.AsyncStream, raw)
 
 
 def get(obj: Any, name: str) -> Any:
