@@ -4,13 +4,11 @@ its span) or off (the call gets our span)."""
 
 import gc
 
+import anthropic  # optional for users; the [test] extra installs it
 import pytest
+from opentelemetry.trace import StatusCode
 
-anthropic = pytest.importorskip("anthropic")  # an optional SDK: CI installs it (see .ci/run)
-
-from opentelemetry.trace import StatusCode  # noqa: E402
-
-from conftest import energy_attributes, faults, neuralwatt_attributes  # noqa: E402
+from conftest import energy_attributes, faults, neuralwatt_attributes
 
 MODEL = "moonshotai/Kimi-K2.6"
 MESSAGES = [{"role": "user", "content": "How much energy does this answer use?"}]
@@ -193,3 +191,56 @@ def test_an_unlisted_host_gets_no_span_but_its_energy_counts(telemetry, emulator
 
     assert telemetry.spans() == []
     assert telemetry.total("neuralwatt.energy") == emulator.exchanges[-1].energy["energy_joules"]
+
+
+AFTER_INSTRUMENT = """
+import sys
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry_instrumentation_neuralwatt import NeuralwattInstrumentor
+from opentelemetry_instrumentation_neuralwatt.emulator import NeuralwattEmulator
+
+exporter, provider = InMemorySpanExporter(), TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+with NeuralwattEmulator(seed=1) as emulator:
+    NeuralwattInstrumentor().instrument(tracer_provider=provider, hosts=[f"127.0.0.1:{emulator.port}"])
+    assert "anthropic" not in sys.modules
+    import anthropic
+
+    client = anthropic.Anthropic(base_url=emulator.base_url[:-3], api_key="k", open_telemetry=False)
+    client.messages.create(model="m", max_tokens=8, messages=[{"role": "user", "content": "hi"}])
+    (span,) = exporter.get_finished_spans()
+    print(span.attributes["neuralwatt.energy.joules"] == emulator.exchanges[-1].energy["energy_joules"])
+"""
+
+WITHOUT_ANTHROPIC = """
+import sys
+sys.modules["anthropic"] = None  # as if it were not installed: importing it raises ImportError
+import openai
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry_instrumentation_neuralwatt import NeuralwattInstrumentor
+from opentelemetry_instrumentation_neuralwatt.emulator import NeuralwattEmulator
+
+exporter, provider = InMemorySpanExporter(), TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+with NeuralwattEmulator(seed=1) as emulator:
+    NeuralwattInstrumentor().instrument(tracer_provider=provider, hosts=[f"127.0.0.1:{emulator.port}"])
+    client = openai.OpenAI(base_url=emulator.base_url, api_key="k")
+    list(client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}], stream=True))
+    (span,) = exporter.get_finished_spans()
+    print(span.attributes["neuralwatt.energy.joules"] == emulator.exchanges[-1].energy["energy_joules"])
+"""
+
+
+@pytest.mark.parametrize("script", [AFTER_INSTRUMENT, WITHOUT_ANTHROPIC], ids=["imported-later", "not-installed"])
+def test_anthropic_is_optional_and_instrumented_whenever_it_is_imported(script):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"
