@@ -1,6 +1,7 @@
 """The least any implementation of the telemetry contract can cost with the real SDK.
 
-`ContractFloor` wraps `chat.completions.create` and makes exactly the OpenTelemetry SDK calls
+`ContractFloor` wraps `chat.completions.create` (or anthropic's `messages.create`) and makes
+exactly the OpenTelemetry SDK calls
 the contract in DESIGN.md asks for on one Neuralwatt chat call: a CLIENT span started with the
 request attributes and ended with the response, energy and cost attributes, and seven histogram
 records (energy, power, carbon, cost, duration, input and output tokens). Every attribute and
@@ -12,12 +13,16 @@ from __future__ import annotations
 
 import time
 
+import importlib
+
 import wrapt
-from openai.resources.chat.completions import Completions
 from opentelemetry.trace import SpanKind
 
 from opentelemetry_instrumentation_neuralwatt.telemetry import Telemetry
 
+# The class whose `create` is wrapped, per SDK.
+SDK_METHODS = {"openai": ("openai.resources.chat.completions", "Completions"),
+               "anthropic": ("anthropic.resources.messages.messages", "Messages")}
 MODEL = "openai/gpt-oss-20b"
 REQUEST = {
     "gen_ai.operation.name": "chat", "gen_ai.provider.name": "neuralwatt",
@@ -43,9 +48,11 @@ OUTPUT_TOKENS = {**METRIC, "gen_ai.token.type": "output"}
 class ContractFloor:
     """instrument() / uninstrument(), like an instrumentor, for the benchmark's alternation."""
 
-    def __init__(self):
+    def __init__(self, sdk: str = "openai"):
         self.is_instrumented_by_opentelemetry = False
-        self._original = Completions.__dict__["create"]
+        module, name = SDK_METHODS[sdk]
+        self._owner = getattr(importlib.import_module(module), name)
+        self._original = self._owner.__dict__["create"]
 
     def instrument(self, tracer_provider=None, meter_provider=None, **_):
         telemetry = Telemetry(tracer_provider, meter_provider)
@@ -73,9 +80,9 @@ class ContractFloor:
             finish(span, started)
             return result
 
-        Completions.create = wrapt.FunctionWrapper(self._original, wrapper)
+        self._owner.create = wrapt.FunctionWrapper(self._original, wrapper)
         self.is_instrumented_by_opentelemetry = True
 
     def uninstrument(self):
-        Completions.create = self._original
+        self._owner.create = self._original
         self.is_instrumented_by_opentelemetry = False

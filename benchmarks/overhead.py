@@ -6,6 +6,10 @@ instrumented runs alternate (swapping the SDK attributes instrument() patched, u
 and the result is the median of the per-pair ratios.
 
     python benchmarks/overhead.py --instrumentation ours-sdk --mode stream --transport mock
+    python benchmarks/overhead.py --instrumentation ours-sdk --mode stream --sdk anthropic
+
+With `--sdk anthropic` the client is `anthropic` on `/v1/messages` (canned bytes only), with its
+own tracing left as it ships: on, but on the global tracer provider, which is a no-op here.
 """
 
 from __future__ import annotations
@@ -49,10 +53,10 @@ def canned_json() -> bytes:
 
 def mock_client(chunks: int):
     """A real openai client whose transport answers with canned Neuralwatt bytes (no network)."""
-    try:
-        import httpx2 as httpx  # openai 3.x
-    except ImportError:
-        import httpx  # openai 1.x / 2.x
+    import importlib
+
+    # openai 3.x runs on httpx2, 1.x and 2.x on httpx (httpx2 may be there too, for anthropic).
+    httpx = importlib.import_module("httpx2" if int(openai.__version__.split(".")[0]) >= 3 else "httpx")
     stream_body, json_body = canned_stream(chunks), canned_json()
 
     def answer(request):
@@ -62,6 +66,46 @@ def mock_client(chunks: int):
 
     return openai.OpenAI(base_url=NEURALWATT, api_key="k", max_retries=0,
                          http_client=httpx.Client(transport=httpx.MockTransport(answer)))
+
+
+def canned_messages_stream(chunks: int) -> bytes:
+    """Neuralwatt's Anthropic Messages stream: the events, then energy and cost comments."""
+    def event(name, data):
+        return f"event: {name}\ndata: {json.dumps({'type': name, **data})}\n\n"
+
+    usage = {"input_tokens": 3, "output_tokens": 1}
+    message = {"id": "msg_1", "type": "message", "role": "assistant", "model": MODEL, "content": [],
+               "stop_reason": None, "stop_sequence": None, "usage": usage}
+    lines = [event("message_start", {"message": message}),
+             event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}})]
+    lines += [event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": f"tok{i} "}})
+              for i in range(chunks)]
+    lines += [event("content_block_stop", {"index": 0}),
+              event("message_delta", {"delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                                      "usage": {"output_tokens": chunks}}),
+              event("message_stop", {}), f": energy {ENERGY}\n: cost {COST}\n"]
+    return "".join(lines).encode()
+
+
+def canned_message() -> bytes:
+    return ('{"id":"msg_1","type":"message","role":"assistant","model":"%s","content":[{"type":"text",'
+            '"text":"A short answer."}],"stop_reason":"end_turn","stop_sequence":null,'
+            '"usage":{"input_tokens":3,"output_tokens":4},"energy":%s,"cost":%s}' % (MODEL, ENERGY, COST)).encode()
+
+
+def mock_anthropic_client(chunks: int):
+    import anthropic
+    import httpx2
+
+    stream_body, json_body = canned_messages_stream(chunks), canned_message()
+
+    def answer(request):
+        if b'"stream":true' in request.content:
+            return httpx2.Response(200, content=stream_body, headers={"content-type": "text/event-stream"})
+        return httpx2.Response(200, content=json_body, headers={"content-type": "application/json"})
+
+    return anthropic.Anthropic(base_url=NEURALWATT[:-3], api_key="k", max_retries=0,
+                               http_client=httpx2.Client(transport=httpx2.MockTransport(answer)))
 
 
 def sdk_providers(batch: bool = True):
@@ -81,7 +125,7 @@ def sdk_providers(batch: bool = True):
     return {"tracer_provider": tracer_provider, "meter_provider": MeterProvider(metric_readers=[InMemoryMetricReader()])}
 
 
-def instrumentor(name: str, hosts: list):
+def instrumentor(name: str, hosts: list, sdk: str = "openai"):
     """(instrumentor, instrument() kwargs) for a name; peers in their default configuration."""
     if name == "ours-noop":
         from opentelemetry.metrics import NoOpMeterProvider
@@ -95,7 +139,7 @@ def instrumentor(name: str, hosts: list):
         return NeuralwattInstrumentor(), {**sdk_providers(), "hosts": hosts}
     if name == "contract-floor":
         from contract_floor import ContractFloor
-        return ContractFloor(), sdk_providers()
+        return ContractFloor(sdk), sdk_providers()
     if name == "genai-openai":
         from opentelemetry.instrumentation.genai.openai import OpenAIInstrumentor
     elif name == "openllmetry":
@@ -108,6 +152,16 @@ def instrumentor(name: str, hosts: list):
 
 
 def workload(client, mode: str, batch: int):
+    if hasattr(client, "messages"):  # anthropic
+        if mode == "stream":
+            def run():
+                for _ in client.messages.create(model=MODEL, messages=MESSAGES, max_tokens=1024, stream=True):
+                    pass
+        else:
+            def run():
+                for _ in range(batch):
+                    client.messages.create(model=MODEL, messages=MESSAGES, max_tokens=4)
+        return run
     if mode == "stream":
         def run():
             for _ in client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True,
@@ -135,11 +189,11 @@ _MISSING = object()
 
 
 def sdk_attributes() -> dict:
-    """(owner, name) -> value for every global of the loaded `openai` modules and every
-    attribute of their classes: all an instrumentation can patch."""
+    """(owner, name) -> value for every global of the loaded SDK modules (openai, anthropic) and
+    every attribute of their classes: all an instrumentation can patch."""
     found = {}
     for module_name, module in list(sys.modules.items()):
-        if module is None or (module_name != "openai" and not module_name.startswith("openai.")):
+        if module is None or module_name.split(".")[0] not in ("openai", "anthropic"):
             continue
         for name, value in list(vars(module).items()):
             found[(module, name)] = value
@@ -169,7 +223,7 @@ class PatchSwitch:
                         if self.pristine.get(key, _MISSING) is not value and id(key[0]) in owners
                         and not key[1].startswith("__") and not issubclass(type(value), (type, types.ModuleType))}
         if not self.changes:
-            raise SystemExit(f"{made!r} patched nothing in the openai SDK")
+            raise SystemExit(f"{made!r} patched nothing in the SDK")
 
     def set_state(self, instrumented: bool) -> None:
         for (owner, name), (before, patched) in self.changes.items():
@@ -188,12 +242,14 @@ class PatchSwitch:
 
 
 def measure(args) -> dict:
-    if args.transport == "mock":
+    if args.sdk == "anthropic":
+        client, hosts = mock_anthropic_client(args.chunks), []
+    elif args.transport == "mock":
         client, hosts = mock_client(args.chunks), []
     else:
         client = openai.OpenAI(base_url=args.base_url, api_key="k", max_retries=0)
         hosts = [args.base_url]
-    made, options = instrumentor(args.instrumentation, hosts)
+    made, options = instrumentor(args.instrumentation, hosts, args.sdk)
     run = workload(client, args.mode, args.batch)
     switch = PatchSwitch(made, options, run)
     set_state = switch.set_state
@@ -213,7 +269,7 @@ def measure(args) -> dict:
     restores = switch.uninstrument_restores_sdk()
     per_request = 1 if args.mode == "stream" else args.batch
     return {
-        "instrumentation": args.instrumentation, "mode": args.mode, "transport": args.transport,
+        "instrumentation": args.instrumentation, "mode": args.mode, "transport": args.transport, "sdk": args.sdk,
         "openai": openai.__version__, "pairs": args.pairs, "uninstrument_restores_sdk": restores,
         "median_ratio": statistics.median(ratios), "ratios": ratios,
         "quartiles": statistics.quantiles(ratios, n=4)[::2],  # the middle half of the pair ratios
@@ -229,6 +285,8 @@ def main():
                                  "openinference"])
     parser.add_argument("--mode", choices=["stream", "json"], required=True)
     parser.add_argument("--transport", choices=["mock", "emulator"], default="mock")
+    parser.add_argument("--sdk", choices=["openai", "anthropic"], default="openai",
+                        help="the client: openai chat completions, or anthropic Messages (mock transport)")
     parser.add_argument("--base-url", help="the emulator's base URL (with --transport emulator)")
     parser.add_argument("--pairs", type=int, default=21)
     parser.add_argument("--chunks", type=int, default=1000, help="chunks per stream (mock transport)")

@@ -3,16 +3,16 @@ exporters, and the real `openai` clients pointed at the emulator."""
 
 from __future__ import annotations
 
+import importlib
 import math
 import socket
 
 import openai
 import pytest
 
-try:  # the HTTP library under the SDK: httpx2 for openai 3.x, httpx for 1.x and 2.x
-    import httpx2 as httpx
-except ImportError:
-    import httpx
+# The HTTP library under the SDK: httpx2 for openai 3.x, httpx for 1.x and 2.x (httpx2 may be
+# installed beside an older openai, by anthropic).
+httpx = importlib.import_module("httpx2" if int(openai.__version__.split(".")[0]) >= 3 else "httpx")
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider

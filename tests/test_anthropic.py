@@ -244,3 +244,17 @@ def test_anthropic_is_optional_and_instrumented_whenever_it_is_imported(script):
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "True"
+
+
+def test_the_example_runs_against_the_emulator():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parent.parent / "examples" / "anthropic_messages.py"
+    done = subprocess.run([sys.executable, str(example)], capture_output=True, text=True, timeout=60,
+                          env={k: v for k, v in __import__("os").environ.items() if k != "NEURALWATT_API_KEY"})
+
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith("anthropic.messages.create")]
+    assert len(rows) == 2 and all(line.endswith(" J") for line in rows)

@@ -18,7 +18,7 @@ from opentelemetry import trace
 
 from .. import calls
 from ..calls import async_wrapper, sync_wrapper
-from .base import add_finish_reason, get, keep_text, request_attributes, sdk_types
+from .base import add_finish_reason, get, keep_energy, keep_text, request_attributes, sdk_types
 
 logger = logging.getLogger(__name__)
 
@@ -74,11 +74,7 @@ class AnthropicMessages:
             if call.output_text is not None:
                 for index, block in enumerate(get(item, "content") or ()):
                     keep_text(call, index, get(block, "text"))
-        energy, cost = get(item, "energy"), get(item, "cost")
-        if energy is not None:
-            call.data_energy = energy
-        if cost is not None:
-            call.data_cost = cost
+        keep_energy(call, item)
 
     def end_before_sdk(self, call: Any, stream: Any, finish) -> None:
         """The SDK ends its span when the stream's body ends (`stream_observer.end`), after the

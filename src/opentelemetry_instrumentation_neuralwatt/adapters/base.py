@@ -55,6 +55,19 @@ def get(obj: Any, name: str) -> Any:
     return getattr(obj, name, None)
 
 
+def keep_energy(call: Any, item: Any) -> None:
+    """An `energy` / `cost` object beside the API's own fields: in a decoded dict, or among an SDK
+    model's extra keys (read there, not with getattr: a missing attribute raises, which is slow
+    on a path that runs for every stream event)."""
+    extra = item if isinstance(item, dict) else getattr(item, "__pydantic_extra__", None)
+    if extra:
+        energy, cost = extra.get("energy"), extra.get("cost")
+        if energy is not None:
+            call.data_energy = energy
+        if cost is not None:
+            call.data_cost = cost
+
+
 def request_attributes(api: str, operation: str, model: Optional[str], host: str, port: Optional[int],
                        kwargs: dict, prompt: Any = None) -> dict:
     """The span's start attributes, common to every API; `prompt` only when content is captured."""

@@ -8,7 +8,7 @@ from functools import lru_cache
 from typing import Any
 
 from ..calls import async_wrapper, sync_wrapper
-from .base import add_finish_reason, get, keep_text, request_attributes, sdk_types
+from .base import add_finish_reason, get, keep_energy, keep_text, request_attributes, sdk_types
 
 # Response.status -> the GenAI finish reason; an incomplete response says why itself.
 _FINISH = {"completed": "stop", "failed": "error", "cancelled": "cancelled"}
@@ -52,7 +52,7 @@ class OpenAIResponses:
                 keep_text(call, get(item, "output_index"), get(item, "delta"))
             elif kind in _WITH_RESPONSE:
                 _observe_response(call, get(item, "response"), whole=kind != "response.created")
-            _keep_energy(call, item)
+            keep_energy(call, item)
             return
         _observe_response(call, item, whole=True)
         if call.output_text is not None:
@@ -67,7 +67,7 @@ def _observe_response(call: Any, response: Any, whole: bool) -> None:
     model = get(response, "model")
     if isinstance(model, str):
         call.response_model = model
-    _keep_energy(call, response)
+    keep_energy(call, response)
     if not whole:
         return
     status = get(response, "status")
@@ -82,14 +82,6 @@ def _observe_response(call: Any, response: Any, whole: bool) -> None:
         call.output_tokens = get(usage, "output_tokens")
         call.cache_read_tokens = get(get(usage, "input_tokens_details"), "cached_tokens")
         call.reasoning_tokens = get(get(usage, "output_tokens_details"), "reasoning_tokens")
-
-
-def _keep_energy(call: Any, item: Any) -> None:
-    energy, cost = get(item, "energy"), get(item, "cost")
-    if energy is not None:
-        call.data_energy = energy
-    if cost is not None:
-        call.data_cost = cost
 
 
 ADAPTER = OpenAIResponses()
