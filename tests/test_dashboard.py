@@ -12,6 +12,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+import anthropic
 import pytest
 import yaml
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
@@ -24,7 +25,7 @@ from opentelemetry_instrumentation_neuralwatt import NeuralwattInstrumentor
 STACK = Path(__file__).parent.parent / "examples" / "observability"
 DASHBOARD = STACK / "grafana" / "dashboards" / "neuralwatt-energy.json"
 # What Grafana would put in for the dashboard's variables.
-VARIABLES = {"$__rate_interval": "1m", "$model": ".*", "$grid_intensity": "400"}
+VARIABLES = {"$__rate_interval": "1m", "$model": ".*", "$api": ".*", "$grid_intensity": "400"}
 MODELS = ["openai/gpt-oss-20b", "moonshotai/Kimi-K2.6"]
 
 
@@ -105,21 +106,26 @@ def instrumented_app(emulator):
     provider.shutdown()
 
 
-def workload(client):
+def workload(client, emulator):
+    """Per model: three chat calls, one Responses call, one Anthropic Messages stream (5 x 2 = 10)."""
+    emulator.responses_energy = True
+    messages = anthropic.Anthropic(base_url=emulator.base_url[:-3], api_key="k", open_telemetry=False).messages
     for model in MODELS:
         client.chat.completions.create(model=model, messages=MESSAGES)
         list(client.chat.completions.create(model=model, messages=MESSAGES, stream=True,
                                             stream_options={"include_usage": True}))
         client.chat.completions.create(model=model, messages=MESSAGES, max_tokens=60)
+        client.responses.create(model=model, input="hello")
+        list(messages.create(model=model, max_tokens=64, messages=MESSAGES, stream=True))
 
 
 def test_every_dashboard_query_returns_data_from_a_real_prometheus(tmp_path, emulator, client, instrumented_app):
     prometheus = Prometheus(tmp_path, instrumented_app)
     try:
-        workload(client)  # two bursts, with scrapes between, so rates and increases see change
-        prometheus.wait_for_count(6)
-        workload(client)
-        prometheus.wait_for_count(12)
+        workload(client, emulator)  # two bursts, with scrapes between, so rates and increases see change
+        prometheus.wait_for_count(10)
+        workload(client, emulator)
+        prometheus.wait_for_count(20)
         time.sleep(2.5)
 
         for title, expr in prometheus_targets():
@@ -135,7 +141,15 @@ def test_every_dashboard_query_returns_data_from_a_real_prometheus(tmp_path, emu
         assert carbon == pytest.approx(sum(e.energy["carbon_g_co2eq"] for e in emulator.exchanges), rel=1e-9)
         by_model = {m["gen_ai_request_model"]: v for m, v in prometheus.query(
             "sum by (gen_ai_request_model) (neuralwatt_energy_joules_count)")}
-        assert by_model == {model: 6.0 for model in MODELS}
+        assert by_model == {model: 10.0 for model in MODELS}
+        # The panels split and filter by API shape: each API's joules are exactly what it was sent.
+        by_api = {m["neuralwatt_api"]: v for m, v in prometheus.query(
+            substitute('sum by (neuralwatt_api) (neuralwatt_energy_joules_sum{neuralwatt_api=~"$api"})'))}
+        sent = {}
+        for exchange in emulator.exchanges:
+            api = {"/v1/responses": "responses", "/v1/messages": "messages"}.get(exchange.path, "chat_completions")
+            sent[api] = sent.get(api, 0.0) + exchange.energy["energy_joules"]
+        assert by_api == pytest.approx(sent, rel=1e-9) and len(by_api) == 3
         with urllib.request.urlopen(f"{prometheus.url}/api/v1/label/gen_ai_request_model/values") as answer:
             assert sorted(json.load(answer)["data"]) == sorted(MODELS)  # the $model variable's values
     finally:
@@ -153,7 +167,7 @@ def test_every_panel_has_a_unit_and_links_to_jaeger():
         assert needed in titles
     links = [link["url"] for panel in dashboard["panels"] for link in panel.get("links", [])]
     assert links and all(url.startswith("http://localhost:16686/search?service=${service}") for url in links)
-    assert {v["name"] for v in dashboard["templating"]["list"]} == {"model", "grid_intensity", "service"}
+    assert {v["name"] for v in dashboard["templating"]["list"]} == {"model", "api", "grid_intensity", "service"}
 
 
 def test_compose_stack_is_wired_as_the_readme_says():
