@@ -11,20 +11,20 @@ the call gets our own span as on openai.
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
 from typing import Any
 
 from opentelemetry import trace
 
 from .. import calls
 from ..calls import async_wrapper, sync_wrapper
-from .base import add_finish_reason, get, keep_energy, keep_text, request_attributes, sdk_types
+from .base import Adapter, add_finish_reason, get, keep_energy, keep_text, request_attributes
 
 logger = logging.getLogger(__name__)
 
 
-class AnthropicMessages:
+class AnthropicMessages(Adapter):
     api = "messages"
+    package = "anthropic"
 
     def targets(self):
         messages, client = "anthropic.resources.messages.messages", "anthropic._base_client"
@@ -40,11 +40,6 @@ class AnthropicMessages:
             (client, "SyncAPIClient._process_response", _take_before_sdk_ends),
             (client, "AsyncAPIClient._process_response", _async_take_before_sdk_ends),
         ]
-
-    @staticmethod
-    @lru_cache(maxsize=None)
-    def sdk():
-        return sdk_types("anthropic")
 
     def sdk_traces(self, client: Any) -> bool:
         return getattr(client, "_tracer", None) is not None

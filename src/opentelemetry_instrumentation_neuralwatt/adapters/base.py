@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from functools import lru_cache
 from typing import Any, NamedTuple, Optional
 
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GenAI
@@ -33,6 +34,7 @@ class SdkTypes(NamedTuple):
     raw: Any  # tuple: every raw (`with_raw_response`) or streaming response class
 
 
+@lru_cache(maxsize=None)
 def sdk_types(package: str) -> SdkTypes:
     streaming = importlib.import_module(f"{package}._streaming")
     try:  # the raw-response classes moved between SDK releases; both are optional here
@@ -46,6 +48,19 @@ def sdk_types(package: str) -> SdkTypes:
         streaming_raw = ()
     raw = ((legacy,) if legacy else ()) + streaming_raw
     return SdkTypes(streaming.Stream, streaming.AsyncStream, raw)
+
+
+class Adapter:
+    """Defaults for an adapter: an SDK built like openai's, which does not trace itself."""
+
+    api = ""
+    package = "openai"
+
+    def sdk(self) -> SdkTypes:
+        return sdk_types(self.package)
+
+    def sdk_traces(self, client: Any) -> bool:
+        return False
 
 
 def get(obj: Any, name: str) -> Any:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 from ..calls import async_wrapper, sync_wrapper
-from .base import add_finish_reason, get, keep_text, request_attributes, sdk_types
+from .base import Adapter, add_finish_reason, get, keep_text, request_attributes
 
 
-class OpenAIChat:
+class OpenAIChat(Adapter):
     api = "chat_completions"
 
     def targets(self):
@@ -25,14 +24,6 @@ class OpenAIChat:
             (embeddings, "Embeddings.create", sync_wrapper(self, "embeddings")),
             (embeddings, "AsyncEmbeddings.create", async_wrapper(self, "embeddings")),
         ]
-
-    @staticmethod
-    @lru_cache(maxsize=None)
-    def sdk():
-        return sdk_types("openai")
-
-    def sdk_traces(self, client: Any) -> bool:
-        return False
 
     def request_attributes(self, operation, model, host, port, kwargs, capture_content):
         prompt = kwargs.get("messages", kwargs.get("prompt", kwargs.get("input"))) if capture_content else None

@@ -4,11 +4,10 @@ a body `energy` object or a `: energy` comment appears, it is recorded like any 
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 from ..calls import async_wrapper, sync_wrapper
-from .base import add_finish_reason, get, keep_energy, keep_text, request_attributes, sdk_types
+from .base import Adapter, add_finish_reason, get, keep_energy, keep_text, request_attributes
 
 # Response.status -> the GenAI finish reason; an incomplete response says why itself.
 _FINISH = {"completed": "stop", "failed": "error", "cancelled": "cancelled"}
@@ -18,7 +17,7 @@ _WITH_RESPONSE = ("response.created", "response.in_progress", "response.complete
                   "response.incomplete", "response.failed")
 
 
-class OpenAIResponses:
+class OpenAIResponses(Adapter):
     api = "responses"
 
     def targets(self):
@@ -27,14 +26,6 @@ class OpenAIResponses:
             (module, "Responses.create", sync_wrapper(self, "chat")),
             (module, "AsyncResponses.create", async_wrapper(self, "chat")),
         ]
-
-    @staticmethod
-    @lru_cache(maxsize=None)
-    def sdk():
-        return sdk_types("openai")
-
-    def sdk_traces(self, client: Any) -> bool:
-        return False
 
     def request_attributes(self, operation, model, host, port, kwargs, capture_content):
         prompt = None
