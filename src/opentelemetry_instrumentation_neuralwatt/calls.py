@@ -18,7 +18,7 @@ from . import sse
 from .endpoints import Endpoints
 from .energy import measurement
 from .invocation import Invocation
-from .streams import AsyncStreamProxy, RawResponseProxy, StreamProxy, finish_stream
+from .streams import AsyncStreamProxy, RawResponseProxy, StreamProxy
 from .telemetry import Telemetry
 
 logger = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ def hook_stream(call: Invocation, stream: Any) -> None:
     sse.hook_decoder(decoder)
     call.decoder = decoder
     if call.adopted:
-        call.adapter.end_before_sdk(call, stream, finish_stream)
+        call.adapter.end_before_sdk(call, stream)
 
 
 def _call(call: Invocation, wrapped, args, kwargs):

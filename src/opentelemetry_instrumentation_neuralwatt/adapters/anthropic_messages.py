@@ -17,6 +17,7 @@ from opentelemetry import trace
 
 from .. import calls
 from ..calls import async_wrapper, sync_wrapper
+from ..streams import finish_stream
 from .base import Adapter, add_finish_reason, get, keep_energy, keep_text, request_attributes
 
 logger = logging.getLogger(__name__)
@@ -71,13 +72,13 @@ class AnthropicMessages(Adapter):
                     keep_text(call, index, get(block, "text"))
         keep_energy(call, item)
 
-    def end_before_sdk(self, call: Any, stream: Any, finish) -> None:
+    def end_before_sdk(self, call: Any, stream: Any) -> None:
         """The SDK ends its span when the stream's body ends (`stream_observer.end`), after the
         trailing `: energy` comment went through the decoder: end ours just before that."""
         body = getattr(getattr(stream, "response", None), "stream", None)
         observer = getattr(body, "stream_observer", None)
         if observer is not None and not isinstance(observer, _EndOursFirst):
-            body.stream_observer = _EndOursFirst(observer, call, finish)
+            body.stream_observer = _EndOursFirst(observer, call)
 
     def _stream_helper(self, wrapped, instance, args, kwargs):
         manager = wrapped(*args, **kwargs)
@@ -129,8 +130,8 @@ def _observe_usage(call: Any, usage: Any) -> None:
 class _EndOursFirst:
     """The SDK's stream observer, with our call ended before the SDK's span is."""
 
-    def __init__(self, inner: Any, call: Any, finish) -> None:
-        self.inner, self._call, self._finish = inner, call, finish
+    def __init__(self, inner: Any, call: Any) -> None:
+        self.inner, self._call = inner, call
         self._held = False
 
     def __getattr__(self, name):  # begin, item and whatever a later SDK adds
@@ -151,7 +152,7 @@ class _EndOursFirst:
             if error is not None:
                 call.end(error=error)
             else:
-                self._finish(call)
+                finish_stream(call)
         except Exception:
             logger.debug("neuralwatt: could not end a call before the SDK's span", exc_info=True)
         self.inner.end(how, error)  # the SDK's FirstEnd drops a second end
