@@ -96,6 +96,8 @@ def metric_totals(reader) -> dict:
         for scope_metrics in resource_metrics.scope_metrics:
             for metric in scope_metrics.metrics:
                 for point in metric.data.data_points:
+                    if not hasattr(point, "count"):  # the quota gauges: a last value, not a sum
+                        continue
                     count, total = totals.get(metric.name, (0, 0.0))
                     totals[metric.name] = (count + point.count, total + point.sum)
     return totals

@@ -152,6 +152,14 @@ def energy_attributes(energy: dict, cost: dict | None = None) -> dict:
     return expected
 
 
+def header_cost_attributes(exchange) -> dict:
+    """What a call whose body brought no cost records from the cost response headers."""
+    names = {"x-request-cost-usd": "request_cost_usd", "x-cache-savings-usd": "cache_savings_usd",
+             "x-allowance-remaining-usd": "allowance_remaining_usd", "x-budget-remaining-usd": "budget_remaining_usd"}
+    return {f"neuralwatt.cost.{field}": float(exchange.response_headers[header])
+            for header, field in names.items() if header in exchange.response_headers}
+
+
 def neuralwatt_attributes(span) -> dict:
     """The span's energy and cost attributes (what `energy_attributes` predicts)."""
     return {k: v for k, v in span.attributes.items() if k.startswith(("neuralwatt.energy.", "neuralwatt.cost."))}

@@ -59,6 +59,8 @@ def test_metric_attributes_and_units(telemetry, client, emulator):
         "neuralwatt.cost": "USD",
         "gen_ai.client.operation.duration": "s",
         "gen_ai.client.token.usage": "{token}",
+        "neuralwatt.quota.energy_remaining": "kWh",
+        "neuralwatt.quota.allowance_remaining": "USD",
     }
 
 

@@ -5,7 +5,7 @@ import logging
 
 import pytest
 
-from conftest import energy_attributes, neuralwatt_attributes
+from conftest import energy_attributes, header_cost_attributes, neuralwatt_attributes
 
 MODEL = "openai/gpt-oss-20b"
 INPUT = "How much energy does this answer use?"
@@ -34,7 +34,7 @@ def assert_call_recorded(telemetry, exchange, energy=True):
         assert telemetry.total("neuralwatt.energy") == exchange.energy["energy_joules"]
     else:
         assert exchange.energy is None
-        assert neuralwatt_attributes(span) == {}
+        assert neuralwatt_attributes(span) == header_cost_attributes(exchange)
         assert telemetry.count("neuralwatt.energy") == 0
 
 
@@ -52,7 +52,8 @@ def test_without_energy_nothing_is_invented_and_nothing_warns(telemetry, client,
 
     assert [r for r in caplog.records if r.name.startswith("opentelemetry_instrumentation_neuralwatt")] == []
     spans = telemetry.spans()
-    assert len(spans) == 2 and all(neuralwatt_attributes(span) == {} for span in spans)
+    assert len(spans) == 2
+    assert [neuralwatt_attributes(span) for span in spans] == [header_cost_attributes(e) for e in emulator.exchanges]
     assert telemetry.count("neuralwatt.energy") == 0
 
 

@@ -7,7 +7,7 @@ import openai
 import pytest
 from opentelemetry.trace import StatusCode
 
-from conftest import CONNECTION_ERRORS, MESSAGES, MODEL, energy_attributes, faults, helpers, httpx, neuralwatt_attributes
+from conftest import CONNECTION_ERRORS, header_cost_attributes, MESSAGES, MODEL, energy_attributes, faults, helpers, httpx, neuralwatt_attributes
 
 USAGE = {"include_usage": True}
 
@@ -83,7 +83,8 @@ def test_breaking_out_of_with_ends_the_span_without_inventing_energy(telemetry, 
     span = telemetry.span()
     assert span.status.status_code is StatusCode.UNSET
     assert span.attributes["gen_ai.response.id"] == emulator.exchanges[-1].response_id
-    assert neuralwatt_attributes(span) == {}
+    # No energy is invented; the cost the response headers stated is recorded.
+    assert neuralwatt_attributes(span) == header_cost_attributes(emulator.exchanges[-1])
 
 
 def test_close_ends_the_span_once(telemetry, client):
@@ -144,7 +145,7 @@ def test_error_event_mid_stream_is_an_error(telemetry, client):
     assert span.attributes["error.type"] == "APIError"
 
 
-async def test_async_break_out_of_async_with(telemetry, aclient):
+async def test_async_break_out_of_async_with(telemetry, aclient, emulator):
     response = await aclient.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
     async with response as entered:
         assert entered is response
@@ -153,7 +154,7 @@ async def test_async_break_out_of_async_with(telemetry, aclient):
 
     span = telemetry.span()
     assert span.status.status_code is StatusCode.UNSET
-    assert neuralwatt_attributes(span) == {}
+    assert neuralwatt_attributes(span) == header_cost_attributes(emulator.exchanges[-1])
 
 
 async def test_async_aclose_and_close_end_the_span_once(telemetry, aclient):

@@ -26,7 +26,7 @@ import wrapt
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
 from .adapters import ADAPTERS
-from .calls import state
+from .calls import client_targets, state
 from .endpoints import Endpoints
 from .package import _instruments_any
 from .patching import unwrap, wrap
@@ -45,6 +45,8 @@ _TARGETS: dict = {}
 for _adapter in ADAPTERS:
     for _target in _adapter.targets():
         _TARGETS.setdefault(_target[0].split(".")[0], []).append(_target)
+for _package in _TARGETS:
+    _TARGETS[_package] += client_targets(_package)
 
 
 def _patch(package: str) -> None:

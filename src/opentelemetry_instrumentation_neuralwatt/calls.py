@@ -13,17 +13,20 @@ from contextvars import ContextVar
 from typing import Any, Optional
 
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GenAI
 
 from . import sse
 from .endpoints import Endpoints
-from .energy import measurement
 from .invocation import Invocation
 from .streams import AsyncStreamProxy, RawResponseProxy, StreamProxy
 from .telemetry import Telemetry
 
 logger = logging.getLogger(__name__)
 
-# The call whose SDK span is yet to be adopted (see `Invocation.adopt`), while the SDK runs it.
+CONVERSATION_HEADER = "x-nw-conversation-id"
+CONVERSATION_ID = getattr(GenAI, "GEN_AI_CONVERSATION_ID", "gen_ai.conversation.id")
+# The call of ours the SDK is running now: its `_process_response` hook (and anthropic's span
+# adoption, see `Invocation.adopt`) find it here.
 pending: ContextVar[Optional[Invocation]] = ContextVar("neuralwatt_pending_call", default=None)
 
 
@@ -63,13 +66,27 @@ def begin(adapter: Any, operation: str, resource: Any, kwargs: dict) -> Optional
         host, port, traced = _address(client)
         model = kwargs.get("model")
         model = model if isinstance(model, str) else None
-        attributes = adapter.request_attributes(operation, model, host, port, kwargs, telemetry.capture_content) \
-            if traced else None
+        attributes = None
+        if traced:
+            attributes = adapter.request_attributes(operation, model, host, port, kwargs, telemetry.capture_content)
+            conversation = conversation_id(kwargs.get("extra_headers"), client)
+            if conversation:
+                attributes[CONVERSATION_ID] = conversation
         return Invocation(telemetry, adapter, operation, model, host, port, traced, attributes,
                           defer_span=traced and adapter.sdk_traces(client))
     except Exception:
         logger.debug("neuralwatt: could not start telemetry", exc_info=True)
         return None
+
+
+def conversation_id(extra_headers: Any, client: Any) -> Optional[str]:
+    """`X-NW-Conversation-ID`, from the call's `extra_headers` or the client's default headers."""
+    for headers in (extra_headers, getattr(client, "_custom_headers", None)):
+        if isinstance(headers, dict) and headers:
+            for name, value in headers.items():
+                if isinstance(name, str) and name.lower() == CONVERSATION_HEADER and isinstance(value, str):
+                    return value[:256]
+    return None
 
 
 def take(call: Invocation, result: Any) -> Any:
@@ -92,7 +109,7 @@ def take(call: Invocation, result: Any) -> Any:
             call.adapter.observe(call, result.http_response.json())
         else:
             call.adapter.observe(call, result)  # a whole response reads like one chunk
-        call.end(measurement(call.data_energy, call.data_cost))
+        call.finish()
     except Exception:
         logger.debug("neuralwatt: could not read the response", exc_info=True)
         call.end()
@@ -114,9 +131,49 @@ def hook_stream(call: Invocation, stream: Any) -> None:
         call.adapter.end_before_sdk(call, stream)
 
 
+def _response_read(call: Invocation, result: Any, response: Any) -> None:
+    """The SDK has the HTTP response of a call of ours: keep its headers; and when the SDK's own
+    span is adopted, read a whole response now, before the SDK ends that span."""
+    try:
+        call.headers = response.headers
+        if call.adopted:
+            sdk = call.adapter.sdk()
+            if isinstance(result, (sdk.stream, sdk.async_stream)):
+                return
+            if isinstance(result, sdk.raw) and read_later(result):
+                return  # a raw stream, or `with_streaming_response`: read later, through the proxy
+            take(call, result)
+    except Exception:
+        logger.debug("neuralwatt: could not read the response", exc_info=True)
+
+
+def process_response_hook(wrapped, instance, args, kwargs):
+    """On the SDK client's `_process_response`, which every successful call goes through."""
+    result = wrapped(*args, **kwargs)
+    call = pending.get()
+    if call is not None and not call.ended:
+        _response_read(call, result, kwargs.get("response"))
+    return result
+
+
+async def async_process_response_hook(wrapped, instance, args, kwargs):
+    result = await wrapped(*args, **kwargs)
+    call = pending.get()
+    if call is not None and not call.ended:
+        _response_read(call, result, kwargs.get("response"))
+    return result
+
+
+def client_targets(package: str) -> list:
+    """The hooks on an SDK's base client (openai and anthropic share the design)."""
+    module = f"{package}._base_client"
+    return [(module, "SyncAPIClient._process_response", process_response_hook),
+            (module, "AsyncAPIClient._process_response", async_process_response_hook)]
+
+
 def _call(call: Invocation, wrapped, args, kwargs):
     call.activate()
-    token = pending.set(call) if call.started_ns else None
+    token = pending.set(call) if call.traced else None
     try:
         return wrapped(*args, **kwargs)
     except BaseException as error:
@@ -130,7 +187,7 @@ def _call(call: Invocation, wrapped, args, kwargs):
 
 async def _acall(call: Invocation, wrapped, args, kwargs):
     call.activate()
-    token = pending.set(call) if call.started_ns else None
+    token = pending.set(call) if call.traced else None
     try:
         return await wrapped(*args, **kwargs)
     except BaseException as error:

@@ -20,10 +20,15 @@ AttributeValue = Union[str, bool, int, float]
 
 # Longest energy/cost JSON we parse: real payloads are a few hundred bytes.
 MAX_PAYLOAD_CHARS = 16_384
-# Unknown fields become attributes too, but only so many, with short names and values.
-MAX_EXTRA_FIELDS = 24
+# Unknown fields become attributes too, but only so many, with short names and values. Known
+# fields never count against this bound, whatever their order on the wire; `energy.mcr` (Managed
+# Context Runtime metrics, ~20 keys, "field set may evolve") has a bound of its own.
+MAX_EXTRA_FIELDS = 64
+MAX_MCR_FIELDS = 64
 MAX_STRING_CHARS = 256
-_FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+# Attribute names made from wire names: lower-case, digits and underscores, nothing else (\Z,
+# not $, which would let a trailing newline through).
+_FIELD_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}\Z")
 
 ENERGY_PREFIX = "neuralwatt.energy."
 COST_PREFIX = "neuralwatt.cost."
@@ -38,7 +43,13 @@ _ENERGY_NUMBERS = {
     "attribution_ratio": ("neuralwatt.energy.attribution_ratio", 1.0),
     "carbon_g_co2eq": ("neuralwatt.energy.carbon_g_co2eq", 1e9),
     "grid_carbon_intensity_gco2perkwhr": ("neuralwatt.energy.grid_carbon_intensity", 10_000.0),
+    # A capped multi-GPU attribution also reports the share before the cap.
+    "uncapped_attribution_ratio": ("neuralwatt.energy.uncapped_attribution_ratio", 1.0),
+    "uncapped_energy_joules": ("neuralwatt.energy.uncapped_energy_joules", 1e9),
+    "uncapped_energy_kwh": ("neuralwatt.energy.uncapped_energy_kwh", 1e9 / 3.6e6),
+    "cost_usd": ("neuralwatt.energy.cost_usd", 1e6),
 }
+_ENERGY_BOOLEANS = {"ratio_was_capped": "neuralwatt.energy.ratio_was_capped"}
 _ENERGY_STRINGS = {
     "attribution_method": "neuralwatt.energy.attribution_method",
     "grid_id": "neuralwatt.energy.grid_id",
@@ -122,25 +133,27 @@ class _Builder:
     def __init__(self) -> None:
         self.attributes: dict[str, AttributeValue] = {}
         self.dropped: list[str] = []
-        self.extras = 0
+        self.budgets: dict[str, int] = {}  # prefix -> fields left
 
     def drop(self, name: str) -> None:
         self.dropped.append(name)
 
     def extra(self, prefix: str, name: Any, value: Any, nested: bool = False) -> None:
-        """An unknown field: scalars become attributes; one level of objects (`mcr`) is flattened."""
+        """An unknown field: scalars become attributes; one level of objects (`mcr`) is flattened,
+        each object with a bound of its own."""
         if not isinstance(name, str) or not _FIELD_NAME.match(name):
             self.drop(repr(name)[:40])
             return
         if isinstance(value, dict) and not nested:
-            for inner_name, inner_value in value.items():
+            for inner_name, inner_value in list(value.items())[:4 * MAX_MCR_FIELDS]:
                 self.extra(f"{prefix}{name}.", inner_name, inner_value, nested=True)
             return
         scalar = _scalar(value)
-        if scalar is None or self.extras >= MAX_EXTRA_FIELDS:
+        left = self.budgets.get(prefix, MAX_MCR_FIELDS if nested else MAX_EXTRA_FIELDS)
+        if scalar is None or left <= 0:
             self.drop(name)
             return
-        self.extras += 1
+        self.budgets[prefix] = left - 1
         self.attributes[prefix + name] = scalar
 
 
@@ -174,6 +187,11 @@ def measurement(energy: Any = None, cost: Any = None) -> Optional[Measurement]:
                     continue
                 out.attributes[attribute] = number
                 values[name] = number
+            elif name in _ENERGY_BOOLEANS:
+                if isinstance(value, bool):
+                    out.attributes[_ENERGY_BOOLEANS[name]] = value
+                else:
+                    out.drop(name)
             elif name in _ENERGY_STRINGS:
                 if isinstance(value, str) and value:
                     out.attributes[_ENERGY_STRINGS[name]] = value[:MAX_STRING_CHARS]
@@ -210,3 +228,25 @@ def measurement(energy: Any = None, cost: Any = None) -> Optional[Measurement]:
         energy=energy,
         cost=cost,
     )
+
+
+def select(energies: list, costs: list):
+    """One request's measurement when it reported more than once, and its valid energy reports.
+
+    A stream may carry several `: energy` comments (or a data chunk's `energy` and a comment):
+    the last *valid* one is the request's measurement (a malformed later report never replaces a
+    valid earlier one), and likewise for cost. Reports are snapshots of the same request, so the
+    metric counts the measurement once, never their sum.
+    """
+    if len(energies) <= 1 and len(costs) <= 1:  # the usual case: validate once
+        found = measurement(energies[0] if energies else None, costs[0] if costs else None)
+        return found, ([found] if found is not None and energies else [])
+    reports, last_energy = [], None
+    for payload in energies:
+        payload = load_payload(payload)
+        report = measurement(payload) if payload is not None else None
+        if report is not None:
+            reports.append(report)
+            last_energy = payload
+    last_cost = next((load_payload(c) for c in reversed(costs) if measurement(cost=c) is not None), None)
+    return measurement(last_energy, last_cost), reports

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from opentelemetry import context, trace
 
-from . import collect
+from . import collect, sse
 from .energy import Measurement
+from .livewire import ResponseHeaders
 
 if TYPE_CHECKING:  # pragma: no cover
     from .telemetry import Telemetry
@@ -31,7 +32,8 @@ class Invocation:
         "request_attributes", "started", "started_ns", "span", "adopted", "parent_span",
         "response_model", "response_id", "finish_reasons", "input_tokens", "output_tokens",
         "cache_read_tokens", "cache_creation_tokens", "reasoning_tokens", "output_text",
-        "data_energy", "data_cost", "decoder", "ended", "collector", "on_end", "_token",
+        "data_energy", "data_cost", "data_mcr", "service_tier", "decoder", "headers", "reports",
+        "ended", "collector", "on_end", "_token", "_read_headers",
     )
 
     def __init__(self, telemetry: "Telemetry", adapter: Any, operation: str, model: Optional[str],
@@ -49,7 +51,9 @@ class Invocation:
         self.input_tokens = self.output_tokens = None
         self.cache_read_tokens = self.cache_creation_tokens = self.reasoning_tokens = None
         self.output_text: Optional[dict] = {} if traced and telemetry.capture_content else None
-        self.data_energy = self.data_cost = self.decoder = None
+        self.data_energy = self.data_cost = self.data_mcr = self.service_tier = self.decoder = None
+        self.headers = self._read_headers = None  # the HTTP response's headers, read once at the end
+        self.reports: list = []
         self.ended = False
         self.adopted = False
         self.on_end = None  # what to run once our telemetry is done (an adapter's hand-back)
@@ -86,6 +90,26 @@ class Invocation:
             self.span, self.adopted = span, True
 
     # -- the end --
+    def response_headers(self) -> Optional[ResponseHeaders]:
+        """The response's Neuralwatt headers, read once (None before a response arrived)."""
+        if self._read_headers is None and self.headers is not None:
+            self._read_headers = ResponseHeaders(self.headers)
+        return self._read_headers
+
+    def finish(self) -> None:
+        """End with everything the response reported: energy and cost from the body, a data
+        chunk or the stream's comments, the cost headers when the body had none."""
+        if self.ended:
+            return
+        try:
+            headers = self.response_headers()
+            found, self.reports = sse.captured_all(self.decoder, self.data_energy, self.data_cost,
+                                                   headers.cost if headers is not None else None)
+        except Exception:
+            logger.debug("neuralwatt: could not read the reported energy", exc_info=True)
+            found = None
+        self.end(found)
+
     def end(self, found: Optional[Measurement] = None, error: Optional[BaseException] = None) -> None:
         """Record the span attributes and metrics, once; later calls do nothing."""
         if self.ended:

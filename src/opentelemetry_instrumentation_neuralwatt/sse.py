@@ -1,8 +1,10 @@
 """The `SSEDecoder.decode` hook: keep what the SDK throws away, on the decoder of that stream.
 
 Neuralwatt ends a stream with `: energy {...}` and `: cost {...}` SSE comments, which the SDK
-drops. Each `Stream` has its own decoder, and the raw payload text is stored on that decoder:
-energy can never cross from one request to another. Parsing happens once, when the stream ends.
+drops; MCR models also send `: mcr-session {...}` comments and `event: mcr-status` frames
+(heartbeats while the server compacts context). Each `Stream` has its own decoder, and the raw
+payload text is stored on that decoder: nothing can cross from one request to another. Parsing
+happens once, when the stream ends.
 
 The wrapt wrapper goes on the decoder *instance* of each stream we hand out, not on the class:
 a `FunctionWrapper` on the class is a descriptor, so the SDK's `self.decode(line)` would build a
@@ -13,17 +15,32 @@ we never see (other endpoints of the SDK, other libraries) would pay for it too.
 from __future__ import annotations
 
 import logging
-from typing import Any, Optional
+from typing import Any, List, Optional, Tuple
 
 import wrapt
 
-from .energy import Measurement, measurement
+from .energy import Measurement, select
 
 logger = logging.getLogger(__name__)
 
-# Attributes set on an `openai._streaming.SSEDecoder` instance.
+# Attributes set on an SDK `SSEDecoder` instance: lists of raw payload texts, in arrival order.
 ENERGY_COMMENT = "_neuralwatt_energy"
 COST_COMMENT = "_neuralwatt_cost"
+MCR_SESSION = "_neuralwatt_mcr_session"
+MCR_STATUS = "_neuralwatt_mcr_status"
+# A stream may repeat a report; a hostile one may repeat it without end.
+MAX_REPORTS = 16
+MAX_STATUS_FRAMES = 64
+_COMMENTS = (("energy", ENERGY_COMMENT), ("cost", COST_COMMENT), ("mcr-session", MCR_SESSION))
+
+
+class Options:
+    """Set by `instrument()`: whether `event: mcr-status` frames are kept from the user."""
+
+    hide_mcr_status = False
+
+
+options = Options()
 
 
 def hook_decoder(decoder: Any) -> None:
@@ -39,39 +56,69 @@ def hook_decoder(decoder: Any) -> None:
 
 
 def decode_hook(wrapped, decoder, args, kwargs):
-    # Runs for every line of a stream: one slice and compare, then the SDK's own decode.
+    # Runs for every line of a stream: one slice and compare, then the SDK's own decode, then
+    # (once per event, not per line) one look at the event's name.
     try:
         if args[0][:1] == ":":
             _remember_comment(decoder, args[0])
     except Exception:  # never let capture break decoding
         logger.debug("neuralwatt: SSE capture failed", exc_info=True)
-    return wrapped(*args, **kwargs)
+    event = wrapped(*args, **kwargs)
+    if event is not None and event.event == "mcr-status":
+        return _status_frame(decoder, event)
+    return event
+
+
+def _remember(decoder: Any, name: str, text: str, bound: int) -> None:
+    kept = getattr(decoder, name, None)
+    if kept is None:
+        setattr(decoder, name, [text])
+    elif len(kept) < bound:
+        kept.append(text)
 
 
 def _remember_comment(decoder: Any, line: str) -> None:
     body = line[1:].lstrip()
-    if body.startswith("energy"):
-        name, payload = ENERGY_COMMENT, body[6:]
-    elif body.startswith("cost"):
-        name, payload = COST_COMMENT, body[4:]
-    else:  # keep-alives (`: ping`) and other comments (`: mcr-session {...}`)
-        return
-    if payload[:1] in (" ", "\t", "{"):
-        setattr(decoder, name, payload)
+    for keyword, name in _COMMENTS:
+        if body.startswith(keyword):
+            payload = body[len(keyword):]
+            if payload[:1] in (" ", "\t", "{"):
+                _remember(decoder, name, payload, MAX_REPORTS)
+            return
+    # anything else: keep-alives (`: ping`) and comments we do not know
+
+
+def _status_frame(decoder: Any, event: Any) -> Any:
+    """Keep an MCR status frame for the span; hide it from the user when asked to."""
+    try:
+        _remember(decoder, MCR_STATUS, event.data, MAX_STATUS_FRAMES)
+    except Exception:
+        logger.debug("neuralwatt: could not keep an MCR status frame", exc_info=True)
+    return None if options.hide_mcr_status else event
+
+
+def captured_all(decoder: Any, data_energy: Any = None, data_cost: Any = None,
+                 fallback_cost: Any = None) -> Tuple[Optional[Measurement], List[Measurement]]:
+    """The measurement of one stream, and every valid energy report it carried (see
+    `energy.select`): a data chunk's `energy`/`cost` first, then its decoder's comments, in the
+    order they came; `fallback_cost` (the response headers') when no cost came in the body."""
+    energies, costs = [], []
+    if data_energy is not None:
+        energies.append(data_energy)
+    if data_cost is not None:
+        costs.append(data_cost)
+    if decoder is not None:
+        energies += getattr(decoder, ENERGY_COMMENT, None) or ()
+        costs += getattr(decoder, COST_COMMENT, None) or ()
+        # llm-neuralwatt's decoder subclass consumes `: energy` itself and keeps it as `energy_data`.
+        legacy = getattr(decoder, "energy_data", None)
+        if legacy is not None:
+            energies.append(legacy)
+    if not costs and fallback_cost is not None:
+        costs.append(fallback_cost)
+    return select(energies, costs)
 
 
 def captured(decoder: Any, data_energy: Any = None, data_cost: Any = None) -> Optional[Measurement]:
-    """The measurement of one stream: its decoder's comments, else an `energy` / `cost` that
-    arrived inside a data chunk (passed in by the stream proxy), else None."""
-    energy = cost = None
-    if decoder is not None:
-        # llm-neuralwatt's decoder subclass consumes `: energy` itself and keeps it as `energy_data`.
-        energy = getattr(decoder, ENERGY_COMMENT, None) or getattr(decoder, "energy_data", None)
-        cost = getattr(decoder, COST_COMMENT, None)
-    if energy is None:
-        energy = data_energy
-    if cost is None:
-        cost = data_cost
-    if energy is None and cost is None:
-        return None
-    return measurement(energy, cost)
+    """The measurement of one stream (see `captured_all`), or None."""
+    return captured_all(decoder, data_energy, data_cost)[0]

@@ -13,22 +13,14 @@ from typing import Any
 
 import wrapt
 
-from . import sse
 from .invocation import Invocation
 
 logger = logging.getLogger(__name__)
 
 
 def finish_stream(call: Invocation) -> None:
-    """End a stream's call with whatever energy its decoder (or a data chunk) carried."""
-    if call.ended:
-        return
-    try:
-        found = sse.captured(call.decoder, call.data_energy, call.data_cost)
-    except Exception:
-        logger.debug("neuralwatt: could not read captured energy", exc_info=True)
-        found = None
-    call.end(found)
+    """End a stream's call with whatever its decoder (or a data chunk) carried."""
+    call.finish()
 
 
 def _observe(call: Invocation, chunk: Any) -> None:

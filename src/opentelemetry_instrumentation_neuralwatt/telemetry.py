@@ -11,16 +11,18 @@ import time
 from typing import Any, Optional
 
 from opentelemetry import trace
-from opentelemetry.metrics import get_meter
+from opentelemetry.metrics import Observation, get_meter
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GenAI
 from opentelemetry.semconv.attributes import error_attributes, server_attributes
 from opentelemetry.semconv.schemas import Schemas
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from . import livewire, sse
 from .energy import Measurement
 from .version import __version__
 
 PROVIDER = "neuralwatt"
+ENERGY_REPORT_EVENT = "neuralwatt.energy.report"
 # Which API shape a call used (chat completions, responses, messages): operation names alone
 # do not tell them apart, and the dashboard groups by it.
 API_ATTRIBUTE = "neuralwatt.api"
@@ -66,6 +68,17 @@ class Telemetry:
                                   DURATION_BUCKETS_S)
         self.token_usage = histogram("gen_ai.client.token.usage", "{token}", "Number of input and output tokens used",
                                      TOKEN_BUCKETS)
+        # Quota gauges: the last value any response of this process reported, per server.
+        self.energy_remaining: dict = {}
+        self.allowance_remaining: dict = {}
+        for name, unit, description, values in (
+            ("neuralwatt.quota.energy_remaining", "kWh", "Subscription energy left (x-energy-remaining)",
+             self.energy_remaining),
+            ("neuralwatt.quota.allowance_remaining", "USD", "Allowance left (x-allowance-remaining-usd)",
+             self.allowance_remaining),
+        ):
+            meter.create_observable_gauge(name, callbacks=[_observe_last(values)], unit=unit,
+                                          description=description)
 
     def start_span(self, call, start_time: Optional[int] = None):
         model = call.request_model
@@ -98,6 +111,9 @@ class Telemetry:
         span = call.span
         if span is None:  # not a Neuralwatt endpoint: its energy is counted, nothing else is ours
             return
+        headers = call.response_headers()
+        if headers is not None:
+            self._quota_seen(call.host, headers, found)
         if error is not None:
             metric_attributes[error_attributes.ERROR_TYPE] = type(error).__qualname__
         self.duration.record(elapsed, metric_attributes)
@@ -110,14 +126,55 @@ class Telemetry:
             # An adopted span was started by the SDK with its own request attributes: ours go on too.
             attributes = {**call.request_attributes, **response_attributes(call)} if call.adopted \
                 else response_attributes(call)
+            if headers is not None:
+                attributes.update(headers.attributes)
             if found is not None:
                 attributes.update(found.attributes)
+            live_wire(call, span, attributes)
             if error is not None and not call.adopted:  # the SDK records errors on its own span
                 attributes[error_attributes.ERROR_TYPE] = type(error).__qualname__
                 span.set_status(Status(StatusCode.ERROR, str(error)[:512]))
             span.set_attributes(attributes)
         if not call.adopted:
             span.end()
+
+
+    def _quota_seen(self, host: str, headers, found: Optional[Measurement]) -> None:
+        if headers.energy_remaining_kwh is not None:
+            self.energy_remaining[host] = headers.energy_remaining_kwh
+        allowance = headers.allowance_remaining_usd
+        if found is not None and found.cost is not None:  # the body's cost object, when sent
+            body = found.attributes.get("neuralwatt.cost.allowance_remaining_usd")
+            allowance = body if body is not None else allowance
+        if allowance is not None:
+            self.allowance_remaining[host] = allowance
+
+
+def _observe_last(values: dict):
+    def observe(options):
+        return [Observation(value, {server_attributes.SERVER_ADDRESS: host}) for host, value in list(values.items())]
+
+    return observe
+
+
+def live_wire(call, span, attributes: dict) -> None:
+    """MCR session data, service tier, MCR status frames and repeated energy reports."""
+    decoder = call.decoder
+    if call.service_tier is not None and isinstance(call.service_tier, str):
+        attributes[livewire.SERVICE_TIER] = call.service_tier[:livewire.MAX_TEXT]
+    sessions = getattr(decoder, sse.MCR_SESSION, None) if decoder is not None else None
+    if sessions:
+        attributes.update(livewire.session_attributes(sessions[-1]))
+    if call.data_mcr is not None:
+        attributes.update(livewire.session_attributes(call.data_mcr))
+    statuses = getattr(decoder, sse.MCR_STATUS, None) if decoder is not None else None
+    if statuses:
+        attributes[livewire.STATUS_EVENTS] = len(statuses)
+        for text in statuses:
+            span.add_event(livewire.STATUS_EVENT, livewire.status_event(text))
+    if len(call.reports) > 1:
+        for report in call.reports:
+            span.add_event(ENERGY_REPORT_EVENT, dict(report.attributes))
 
 
 def response_attributes(call) -> dict:

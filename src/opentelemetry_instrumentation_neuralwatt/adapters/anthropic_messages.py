@@ -35,11 +35,10 @@ class AnthropicMessages(Adapter):
             # `messages.stream()` posts through its own request function, not `create`.
             (messages, "Messages.stream", self._stream_helper),
             (messages, "AsyncMessages.stream", self._async_stream_helper),
-            # Where the SDK's own span is current: adopt it, and read whole responses before it ends.
+            # Where the SDK's own span is current: adopt it (`calls.process_response_hook` then
+            # reads whole responses before the SDK ends it).
             (client, "SyncAPIClient._request", _adopt_sdk_span),
             (client, "AsyncAPIClient._request", _async_adopt_sdk_span),
-            (client, "SyncAPIClient._process_response", _take_before_sdk_ends),
-            (client, "AsyncAPIClient._process_response", _async_take_before_sdk_ends),
         ]
 
     def sdk_traces(self, client: Any) -> bool:
@@ -177,38 +176,6 @@ async def _async_adopt_sdk_span(wrapped, instance, args, kwargs):
     if call is not None:
         _adopt(call)
     return await wrapped(*args, **kwargs)
-
-
-def _take_whole(call: Any, result: Any) -> None:
-    """A whole response (not a stream) is read while the SDK's span is still open."""
-    sdk = ADAPTER.sdk()
-    if isinstance(result, (sdk.stream, sdk.async_stream)):
-        return
-    if isinstance(result, sdk.raw) and calls.read_later(result):
-        return  # a raw stream, or `with_streaming_response`: read later, through the proxy
-    calls.take(call, result)
-
-
-def _take_before_sdk_ends(wrapped, instance, args, kwargs):
-    result = wrapped(*args, **kwargs)
-    call = calls.pending.get()
-    if call is not None and call.adopted and not call.ended:
-        try:
-            _take_whole(call, result)
-        except Exception:
-            logger.debug("neuralwatt: could not read the response", exc_info=True)
-    return result
-
-
-async def _async_take_before_sdk_ends(wrapped, instance, args, kwargs):
-    result = await wrapped(*args, **kwargs)
-    call = calls.pending.get()
-    if call is not None and call.adopted and not call.ended:
-        try:
-            _take_whole(call, result)
-        except Exception:
-            logger.debug("neuralwatt: could not read the response", exc_info=True)
-    return result
 
 
 ADAPTER = AnthropicMessages()

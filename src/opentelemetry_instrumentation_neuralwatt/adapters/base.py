@@ -71,16 +71,18 @@ def get(obj: Any, name: str) -> Any:
 
 
 def keep_energy(call: Any, item: Any) -> None:
-    """An `energy` / `cost` object beside the API's own fields: in a decoded dict, or among an SDK
+    """An `energy` / `cost` / `mcr` object beside the API's own fields: in a decoded dict, or among an SDK
     model's extra keys (read there, not with getattr: a missing attribute raises, which is slow
     on a path that runs for every stream event)."""
     extra = item if isinstance(item, dict) else getattr(item, "__pydantic_extra__", None)
     if extra:
-        energy, cost = extra.get("energy"), extra.get("cost")
+        energy, cost, mcr = extra.get("energy"), extra.get("cost"), extra.get("mcr")
         if energy is not None:
             call.data_energy = energy
         if cost is not None:
             call.data_cost = cost
+        if mcr is not None:  # MCR session data: the body of a `*-long` model, a stream's last chunk
+            call.data_mcr = mcr
 
 
 def request_attributes(api: str, operation: str, model: Optional[str], host: str, port: Optional[int],

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..calls import async_wrapper, sync_wrapper
-from .base import Adapter, add_finish_reason, get, keep_text, request_attributes
+from .base import Adapter, add_finish_reason, get, keep_energy, keep_text, request_attributes
 
 
 class OpenAIChat(Adapter):
@@ -45,6 +45,8 @@ def _observe_model(call: Any, chunk: Any) -> None:
     if call.response_id is None:
         call.response_id = chunk.id
         call.response_model = chunk.model
+    if call.service_tier is None:  # flex-tier streams say so on every chunk, heartbeats included
+        call.service_tier = getattr(chunk, "service_tier", None)
     for choice in choices:
         if choice.finish_reason is not None:
             add_finish_reason(call, choice.finish_reason)
@@ -55,8 +57,7 @@ def _observe_model(call: Any, chunk: Any) -> None:
         call.output_tokens = usage.completion_tokens
     extra = getattr(chunk, "__pydantic_extra__", None)
     if extra:  # a response's energy, or a server that puts it inside a data chunk
-        call.data_energy = extra.get("energy", call.data_energy)
-        call.data_cost = extra.get("cost", call.data_cost)
+        keep_energy(call, extra)
 
 
 def _observe_any(call: Any, chunk: Any) -> None:
@@ -74,11 +75,9 @@ def _observe_any(call: Any, chunk: Any) -> None:
     if usage is not None:
         call.input_tokens = get(usage, "prompt_tokens")
         call.output_tokens = get(usage, "completion_tokens")
-    energy, cost = get(chunk, "energy"), get(chunk, "cost")
-    if energy is not None:
-        call.data_energy = energy
-    if cost is not None:
-        call.data_cost = cost
+    if call.service_tier is None:
+        call.service_tier = get(chunk, "service_tier")
+    keep_energy(call, chunk if isinstance(chunk, dict) else getattr(chunk, "__pydantic_extra__", None))
 
 
 def _keep_output(call: Any, choice: Any) -> None:

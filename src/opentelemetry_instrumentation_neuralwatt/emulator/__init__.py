@@ -26,6 +26,7 @@ import json
 import threading
 from typing import Iterable, Optional
 
+from .live import Sessions
 from .measure import FAULTS, Meter
 from .server import FAULT_HEADER, MODELS, Handler, Server
 from .wire import CREATED, Exchange
@@ -51,6 +52,7 @@ class NeuralwattEmulator:
         self.responses_energy = responses_energy
         self.exchanges: list[Exchange] = []
         self._meter = Meter(seed)
+        self._sessions = Sessions()
         self._lock = threading.Lock()
         self._counter = 0
         self._seen: set = set()

@@ -28,6 +28,10 @@ FAULTS = {
     "http-500": "HTTP 500 on every attempt",
     "http-500-once": "HTTP 500 the first time a request body arrives, a normal answer to its retry",
     "http-401": "HTTP 401",
+    "mcr-status": "`event: mcr-status` JSON frames (compaction heartbeats) before the first token",
+    "mcr-status-text": "an `event: mcr-status` frame whose data is plain text, not JSON",
+    "repeated-energy": "two `: energy` comments: a valid one, then a second valid one",
+    "malformed-second-energy": "a valid `: energy` comment followed by a malformed one",
 }
 
 
@@ -49,29 +53,38 @@ class Meter:
         self._random = random.Random(seed)
         self._lock = threading.Lock()
 
-    def measure(self, prompt_tokens: int, completion_tokens: int, faults: frozenset):
+    def measure(self, prompt_tokens: int, completion_tokens: int, faults: frozenset, mcr: Optional[dict] = None):
+        """The energy and cost objects of one request, shaped as the live service sends them: a
+        capped multi-GPU attribution (with the uncapped share), and `mcr` for MCR models."""
         with self._lock:
             power = round(self._random.uniform(250.0, 900.0), 2)
             per_token = self._random.uniform(0.15, 0.35)
-            ratio = round(self._random.uniform(0.05, 1.0), 4)
+            uncapped = round(self._random.uniform(0.02, 0.3), 4)
+        ratio = min(uncapped, 0.25)
         joules = round(0.02 * prompt_tokens + per_token * completion_tokens + 0.5, 4)
         kwh = joules / 3.6e6
         intensity = 42.0
+        request_cost = round(1e-7 * prompt_tokens + 4e-7 * completion_tokens, 10)
         energy = {
             "energy_joules": joules,
+            "cost_usd": request_cost,
             "energy_kwh": kwh,
             "avg_power_watts": power,
             "duration_seconds": round(joules / power, 6),
-            "attribution_method": "prorated",
+            "attribution_method": "counter_prorated_token_pool_weighted_multi_gpu_8",
             "attribution_ratio": ratio,
+            "ratio_was_capped": uncapped > ratio,
+            "uncapped_attribution_ratio": uncapped,
+            "uncapped_energy_joules": round(joules * uncapped / ratio, 4),
+            "uncapped_energy_kwh": joules * uncapped / ratio / 3.6e6,
             "carbon_g_co2eq": kwh * intensity,
             "grid_carbon_intensity_gco2perkwhr": intensity,
             "grid_id": "FI",
             "carbon_source": "agent_cache",
-            "mcr": {"session_turns": 1, "cache_hit": False},
+            "mcr": mcr if mcr is not None else {"session_turns": 1, "cache_hit": False},
         }
         cost = {
-            "request_cost_usd": round(1e-7 * prompt_tokens + 4e-7 * completion_tokens, 10),
+            "request_cost_usd": request_cost,
             "cache_savings_usd": 0.0,
             "allowance_remaining_usd": 74.6,
             "budget_remaining_usd": 74.6,

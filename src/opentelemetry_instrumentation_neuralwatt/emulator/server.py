@@ -49,6 +49,13 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _send_empty(self, status: int, headers: dict) -> None:
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+
     def _read_body(self) -> dict:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
@@ -84,7 +91,7 @@ class Handler(BaseHTTPRequestHandler):
         emulator._record(exchange)
         answer = route(Turn(emulator, exchange, body))
         if answer.events is None:
-            self._send_json(200, answer.body)
+            self._send_json(200, answer.body, exchange.response_headers)
         else:
             self._stream(exchange, answer)
 
@@ -95,8 +102,12 @@ class Handler(BaseHTTPRequestHandler):
                                    ("http-500", 500, "server_error")):
             if name in faults or (name == "http-500" and "http-500-once" in faults and first_try):
                 exchange.status = status
-                self._send_json(status, {"error": {"message": f"emulated {status}", "type": kind}},
-                                {"Retry-After": "0", "retry-after-ms": "1"})
+                retry = {"Retry-After": "0", "retry-after-ms": "1"}
+                if status == 429:  # as the live service: an empty body and rate-limit headers
+                    self._send_empty(429, {**retry, "x-ratelimit-limit-requests": "60",
+                                           "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "1s"})
+                else:
+                    self._send_json(status, {"error": {"message": f"emulated {status}", "type": kind}}, retry)
                 return True
         return False
 
@@ -118,7 +129,14 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Transfer-Encoding", "chunked")
+        for name, value in exchange.response_headers.items():
+            self.send_header(name, value)
         self.end_headers()
+        if "mcr-status" in faults:  # compaction heartbeats before the first token
+            for progress in (0.5, 1.0):
+                self._write_event("mcr-status", {"phase": "compacting", "progress": progress}, newline)
+        if "mcr-status-text" in faults:
+            self._write(b"event: mcr-status" + newline + b"data: compacting context" + newline + newline)
 
         delay = 0.05 if "slow" in faults else self.server.emulator.chunk_delay
         half = len(events) // 2
@@ -138,6 +156,8 @@ class Handler(BaseHTTPRequestHandler):
 
         if "keepalive" in faults:
             self._write(b': mcr-session {"session_id": "s-1", "turn": 1}' + newline)
+        if exchange.mcr_session is not None:
+            self._write(b": mcr-session " + json.dumps(exchange.mcr_session).encode() + newline)
         if not in_data:
             if exchange.energy is not None:
                 self._write_energy(exchange, newline)
@@ -153,6 +173,15 @@ class Handler(BaseHTTPRequestHandler):
 
     def _write_energy(self, exchange: Exchange, newline: bytes) -> None:
         faults = exchange.faults
+        if "repeated-energy" in faults:  # an earlier, partial report; the last one is the request's
+            partial = {**exchange.energy, "energy_joules": round(exchange.energy["energy_joules"] / 2, 4)}
+            exchange.energy_reports.append(partial)
+            self._write(b": energy " + json.dumps(partial).encode() + newline)
+        exchange.energy_reports.append(exchange.energy)
+        if "malformed-second-energy" in faults:
+            self._write(b": energy " + json.dumps(exchange.energy).encode() + newline)
+            self._write(b': energy {"energy_joules": 99.0, "avg_power' + newline)
+            return
         payload = json.dumps(exchange.energy).encode()
         if "malformed-energy" in faults:
             payload = payload[: len(payload) // 2]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from . import live
 from .measure import tokens
 
 # A fixed timestamp: the same seed gives byte-identical answers, which tests compare.
@@ -30,7 +31,11 @@ class Exchange:
     energy: Any = None  # the energy object as sent (None when not sent)
     cost: Any = None
     status: int = 200
-    headers: dict = field(default_factory=dict)
+    headers: dict = field(default_factory=dict)  # the request's (without credentials)
+    response_headers: dict = field(default_factory=dict)  # what the emulator answered with
+    mcr_session: Optional[dict] = None  # session_fp, stored_through, safe_drop_before (MCR models)
+    service_tier: Optional[str] = None
+    energy_reports: list = field(default_factory=list)  # every `: energy` comment sent, in order
 
 
 @dataclass
@@ -64,8 +69,25 @@ class Turn:
         prompt_tokens = tokens(prompt)
         input_name, output_name = usage_names
         exchange.usage = {input_name: prompt_tokens, output_name: len(words)}
-        exchange.energy, exchange.cost = emulator._meter.measure(prompt_tokens, len(words), exchange.faults)
+        self.measure(prompt_tokens, len(words))
         return words
+
+    def measure(self, prompt_tokens: int, completion_tokens: int) -> None:
+        """Energy, cost, MCR session and response headers of this answer."""
+        exchange, emulator = self.exchange, self.emulator
+        model = exchange.model
+        exchange.service_tier = live.service_tier(model)
+        mcr = None
+        if live.is_mcr(model):
+            conversation = exchange.headers.get("x-nw-conversation-id") or f"anonymous-{exchange.response_id}"
+            session = emulator._sessions.turn(conversation, prompt_tokens + completion_tokens)
+            exchange.mcr_session = live.session_summary(session)
+            mcr = live.mcr_metrics(session, prompt_tokens)
+        exchange.energy, exchange.cost = emulator._meter.measure(prompt_tokens, completion_tokens,
+                                                                 exchange.faults, mcr)
+        joules = exchange.energy.get("energy_joules") if isinstance(exchange.energy, dict) else None
+        used = emulator._sessions.use_energy(joules / 3.6e6 if isinstance(joules, float) else 0.0)
+        exchange.response_headers = live.headers(model, exchange.cost, used, exchange.mcr_session)
 
     def with_energy(self, payload: dict) -> dict:
         """A whole body with the energy and cost objects beside the answer."""
@@ -76,4 +98,6 @@ class Turn:
             payload["cost"] = exchange.cost
         if "malformed-energy" in exchange.faults:
             exchange.energy = payload.get("energy")
+        if exchange.mcr_session is not None:
+            payload["mcr"] = exchange.mcr_session
         return payload

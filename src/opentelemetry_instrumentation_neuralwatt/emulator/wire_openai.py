@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+from . import live
 from .measure import tokens
 from .wire import CREATED, Answer, Turn
 
@@ -28,16 +29,22 @@ def _usage(turn: Turn) -> dict:
 
 def _stream(turn: Turn, kind: str, chunks: list) -> Answer:
     exchange = turn.exchange
-    base = {"id": exchange.response_id, "object": kind, "created": CREATED, "model": exchange.model}
+    base = {"id": exchange.response_id, "object": kind, "created": CREATED, "model": exchange.model,
+            "service_tier": exchange.service_tier}
+    if exchange.service_tier == "flex":  # heartbeats while the request waits for capacity
+        chunks = [{"choices": [{"index": 0, "delta": {}, "finish_reason": None}]}] * live.FLEX_HEARTBEATS + chunks
     if (turn.body.get("stream_options") or {}).get("include_usage"):
         chunks = chunks + [{"choices": [], "usage": _usage(turn)}]
+    if exchange.mcr_session is not None:  # the final chunk carries the MCR session
+        chunks = chunks[:-1] + [{**chunks[-1], "mcr": exchange.mcr_session}]
     return Answer(events=[(None, {**base, **chunk}) for chunk in chunks])
 
 
 def _whole(turn: Turn, kind: str, choices: list) -> Answer:
     exchange = turn.exchange
     return Answer(body=turn.with_energy({"id": exchange.response_id, "created": CREATED, "object": kind,
-                                         "choices": choices, "model": exchange.model, "usage": _usage(turn)}))
+                                         "choices": choices, "model": exchange.model, "usage": _usage(turn),
+                                         "service_tier": exchange.service_tier}))
 
 
 def chat(turn: Turn) -> Answer:
@@ -85,7 +92,7 @@ def embeddings(turn: Turn) -> Answer:
     exchange.model = turn.body.get("model") or EMBEDDING_MODEL  # embeddings answers carry no id
     prompt_tokens = tokens(inputs)
     exchange.usage = {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens}
-    exchange.energy, exchange.cost = turn.emulator._meter.measure(prompt_tokens, 0, exchange.faults)
+    turn.measure(prompt_tokens, 0)
     data = [{"object": "embedding", "index": i, "embedding": [round(0.001 * (i + j), 6) for j in range(8)]}
             for i in range(len(inputs))]
     return Answer(body=turn.with_energy({"object": "list", "data": data, "model": exchange.model,

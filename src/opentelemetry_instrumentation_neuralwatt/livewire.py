@@ -1,0 +1,138 @@
+"""What the live service sends besides the energy object: billing, quota and MCR response
+headers, MCR session data (`: mcr-session` comments, a top-level `mcr` object) and MCR status
+frames. Everything is untrusted: a value of the wrong shape is dropped, never raised on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any, Optional
+
+MCR_PREFIX = "neuralwatt.mcr."
+SERVICE_TIER = "neuralwatt.response.service_tier"
+STATUS_EVENTS = "neuralwatt.mcr.status_events"
+STATUS_EVENT = "neuralwatt.mcr.status"
+MAX_TEXT = 256
+MAX_HEADERS = 64  # MCR headers kept from one response
+
+# Response headers (lower case) that carry the request's cost: the `cost` object's fields.
+COST_HEADERS = {
+    "x-request-cost-usd": "request_cost_usd",
+    "x-cache-savings-usd": "cache_savings_usd",
+    "x-allowance-remaining-usd": "allowance_remaining_usd",
+    "x-budget-remaining-usd": "budget_remaining_usd",
+}
+# Subscription quota headers (energy in kWh).
+QUOTA_HEADERS = {
+    "x-energy-included": "neuralwatt.quota.energy_included_kwh",
+    "x-energy-remaining": "neuralwatt.quota.energy_remaining_kwh",
+    "x-energy-used": "neuralwatt.quota.energy_used_kwh",
+}
+PLAN_HEADER, PLAN_ATTRIBUTE = "x-subscription-plan", "neuralwatt.quota.subscription_plan"
+TIER_HEADER = "x-nw-service-tier"
+_SNAKE = re.compile(r"[a-z][a-z0-9_]{0,63}\Z")
+_INTEGER = re.compile(r"-?[0-9]{1,18}\Z")
+
+
+def _float(text: str) -> Optional[float]:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and abs(value) < 1e12 else None
+
+
+def _scalar(value: Any) -> Any:
+    """A JSON value as a valid attribute value: bool, int64, finite float, bounded str."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value if -(2**63) <= value < 2**63 else None
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str):
+        return value[:MAX_TEXT]
+    return None
+
+
+class ResponseHeaders:
+    """The Neuralwatt headers of one response, read once: span attributes, the cost they state
+    (used when the body has none), and the quota values the gauges report."""
+
+    __slots__ = ("attributes", "cost", "energy_remaining_kwh", "allowance_remaining_usd")
+
+    def __init__(self, headers: Any):
+        self.attributes: dict = {}
+        self.cost: Optional[dict] = None
+        self.energy_remaining_kwh = self.allowance_remaining_usd = None
+        raw = getattr(headers, "raw", None)  # [(bytes, bytes)], cheaper than decoding them all
+        pairs = raw if raw is not None else list(headers.items())
+        kept = 0
+        for name, value in pairs:
+            if isinstance(name, bytes):
+                if name[:2].lower() != b"x-":
+                    continue
+                name, value = name.decode("latin-1"), value.decode("latin-1")
+            name = name.lower()
+            if name.startswith("x-mcr-") and kept < MAX_HEADERS:
+                kept += self._mcr(name[6:].replace("-", "_"), value.strip())
+            elif name in COST_HEADERS:
+                number = _float(value)
+                if number is not None:
+                    self.cost = self.cost or {}
+                    self.cost[COST_HEADERS[name]] = number
+                    if name == "x-allowance-remaining-usd":
+                        self.allowance_remaining_usd = number
+            elif name in QUOTA_HEADERS:
+                number = _float(value)
+                if number is not None:
+                    self.attributes[QUOTA_HEADERS[name]] = number
+                    if name == "x-energy-remaining":
+                        self.energy_remaining_kwh = number
+            elif name == PLAN_HEADER and value.strip():
+                self.attributes[PLAN_ATTRIBUTE] = value.strip()[:MAX_TEXT]
+            elif name == TIER_HEADER and value.strip():
+                self.attributes[SERVICE_TIER] = value.strip()[:MAX_TEXT]
+
+    def _mcr(self, name: str, value: str) -> int:
+        if not _SNAKE.match(name) or not value:
+            return 0
+        self.attributes[MCR_PREFIX + name] = int(value) if _INTEGER.match(value) else value[:MAX_TEXT]
+        return 1
+
+
+def session_attributes(payload: Any) -> dict:
+    """`: mcr-session {...}` or a top-level `mcr` object -> `neuralwatt.mcr.<key>`."""
+    if isinstance(payload, str):
+        try:
+            payload = json.loads(payload) if len(payload) <= 16_384 else None
+        except ValueError:
+            return {}
+    if not isinstance(payload, dict):
+        return {}
+    attributes = {}
+    for key, value in list(payload.items())[:MAX_HEADERS]:
+        scalar = _scalar(value)
+        if isinstance(key, str) and _SNAKE.match(key) and scalar is not None:
+            attributes[MCR_PREFIX + key] = scalar
+    return attributes
+
+
+def status_event(text: Any) -> dict:
+    """One `event: mcr-status` frame as span-event attributes: its JSON fields, or its text."""
+    if not isinstance(text, str):
+        return {}
+    try:
+        payload = json.loads(text) if len(text) <= 16_384 else None
+    except ValueError:
+        payload = None
+    if not isinstance(payload, dict):
+        return {"text": text[:MAX_TEXT]}
+    attributes = {}
+    for key, value in list(payload.items())[:MAX_HEADERS]:
+        scalar = _scalar(value)
+        if isinstance(key, str) and _SNAKE.match(key) and scalar is not None:
+            attributes[key] = scalar
+    return attributes
