@@ -15,6 +15,7 @@ from conftest import (
     assert_valid_attributes,
     energy_attributes,
     faults,
+    header_cost_attributes,
     neuralwatt_attributes,
 )
 from opentelemetry_instrumentation_neuralwatt import NeuralwattInstrumentor
@@ -113,10 +114,10 @@ def test_unmeasured_request_is_recorded_as_unmeasured_not_zero(make_call):
 
 
 @both_forms
-def test_no_energy_no_cost_means_no_attributes(make_call):
-    recorded, _, _ = run_with_and_without_us(make_call("no-energy"))
+def test_no_energy_and_no_cost_in_the_body_leaves_only_the_cost_headers(make_call):
+    recorded, exchange, _ = run_with_and_without_us(make_call("no-energy"))
 
-    assert neuralwatt_attributes(recorded.span()) == {}
+    assert neuralwatt_attributes(recorded.span()) == header_cost_attributes(exchange)
     assert recorded.points("neuralwatt.energy") == {}
 
 
@@ -124,8 +125,10 @@ def test_no_energy_no_cost_means_no_attributes(make_call):
 def test_energy_without_cost(make_call):
     recorded, exchange, _ = run_with_and_without_us(make_call("no-cost"))
 
-    assert neuralwatt_attributes(recorded.span()) == energy_attributes(exchange.energy)
-    assert recorded.points("neuralwatt.cost") == {}
+    # The cost headers (sent on every response) fill in for the missing cost object.
+    assert neuralwatt_attributes(recorded.span()) == {**energy_attributes(exchange.energy),
+                                                      **header_cost_attributes(exchange)}
+    assert recorded.total("neuralwatt.cost") == header_cost_attributes(exchange)["neuralwatt.cost.request_cost_usd"]
 
 
 @both_forms

@@ -25,6 +25,7 @@ from typing import Collection
 import wrapt
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
+from . import sse
 from .adapters import ADAPTERS
 from .calls import client_targets, state
 from .endpoints import Endpoints
@@ -38,6 +39,11 @@ __all__ = ["NeuralwattInstrumentor", "__version__"]
 logger = logging.getLogger(__name__)
 
 CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+HIDE_MCR_STATUS_ENV = "OTEL_INSTRUMENTATION_NEURALWATT_HIDE_MCR_STATUS"
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "false").strip().lower() == "true"
 
 # (module, "Class.method", wrapper), made once so that ours can be told apart from other
 # instrumentors' wrappers on the same method, grouped by the SDK package they patch.
@@ -59,9 +65,10 @@ def _patch(package: str) -> None:
 class NeuralwattInstrumentor(BaseInstrumentor):
     """Instruments the `openai` and `anthropic` SDKs for Neuralwatt energy telemetry.
 
-    `instrument()` accepts `tracer_provider`, `meter_provider` and `hosts` (extra Neuralwatt
+    `instrument()` accepts `tracer_provider`, `meter_provider`, `hosts` (extra Neuralwatt
     hosts, `host` or `host:port`, besides api.neuralwatt.com, the host of NEURALWATT_API_BASE
-    and OTEL_INSTRUMENTATION_NEURALWATT_HOSTS).
+    and OTEL_INSTRUMENTATION_NEURALWATT_HOSTS) and `hide_mcr_status` (keep `event: mcr-status`
+    frames from the user's iteration; OTEL_INSTRUMENTATION_NEURALWATT_HIDE_MCR_STATUS).
     """
 
     def instrumentation_dependencies(self) -> Collection[str]:
@@ -77,7 +84,9 @@ class NeuralwattInstrumentor(BaseInstrumentor):
         return tuple(installed) or _instruments_any
 
     def _instrument(self, **kwargs):
-        capture = os.environ.get(CAPTURE_CONTENT_ENV, "false").strip().lower() == "true"
+        capture = _flag(CAPTURE_CONTENT_ENV)
+        hide = kwargs.get("hide_mcr_status")
+        sse.options.hide_mcr_status = _flag(HIDE_MCR_STATUS_ENV) if hide is None else bool(hide)
         state.endpoints = Endpoints(kwargs.get("hosts") or ())
         state.addresses = {}
         state.telemetry = Telemetry(kwargs.get("tracer_provider"), kwargs.get("meter_provider"), capture)
@@ -89,6 +98,7 @@ class NeuralwattInstrumentor(BaseInstrumentor):
 
     def _uninstrument(self, **kwargs):
         state.telemetry = None
+        sse.options.hide_mcr_status = False
         for targets in _TARGETS.values():
             for module_name, path, hook in targets:
                 if module_name.split(".")[0] in sys.modules:

@@ -46,6 +46,12 @@ def tokens(value: Any) -> int:
     return 1
 
 
+def cost(prompt_tokens: int, completion_tokens: int) -> dict:
+    """What a request is billed (the `cost` object, and the cost headers sent even without it)."""
+    return {"request_cost_usd": round(1e-7 * prompt_tokens + 4e-7 * completion_tokens, 10),
+            "cache_savings_usd": 0.0, "allowance_remaining_usd": 74.6, "budget_remaining_usd": 74.6}
+
+
 class Meter:
     """Per-request numbers from one seeded random source (the same seed, the same answers)."""
 
@@ -64,7 +70,8 @@ class Meter:
         joules = round(0.02 * prompt_tokens + per_token * completion_tokens + 0.5, 4)
         kwh = joules / 3.6e6
         intensity = 42.0
-        request_cost = round(1e-7 * prompt_tokens + 4e-7 * completion_tokens, 10)
+        billed = cost(prompt_tokens, completion_tokens)
+        request_cost = billed["request_cost_usd"]
         energy = {
             "energy_joules": joules,
             "cost_usd": request_cost,
@@ -83,13 +90,7 @@ class Meter:
             "carbon_source": "agent_cache",
             "mcr": mcr if mcr is not None else {"session_turns": 1, "cache_hit": False},
         }
-        cost = {
-            "request_cost_usd": request_cost,
-            "cache_savings_usd": 0.0,
-            "allowance_remaining_usd": 74.6,
-            "budget_remaining_usd": 74.6,
-        }
-        return _apply_energy_faults(energy, cost, faults)
+        return _apply_energy_faults(energy, billed, faults)
 
 
 def _apply_energy_faults(energy: dict, cost: dict, faults: frozenset):

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from . import live
-from .measure import tokens
+from .measure import cost, tokens
 
 # A fixed timestamp: the same seed gives byte-identical answers, which tests compare.
 CREATED = 1767225600
@@ -77,7 +77,7 @@ class Turn:
         exchange, emulator = self.exchange, self.emulator
         model = exchange.model
         exchange.service_tier = live.service_tier(model)
-        mcr = None
+        mcr = session = None
         if live.is_mcr(model):
             conversation = exchange.headers.get("x-nw-conversation-id") or f"anonymous-{exchange.response_id}"
             session = emulator._sessions.turn(conversation, prompt_tokens + completion_tokens)
@@ -87,7 +87,8 @@ class Turn:
                                                                  exchange.faults, mcr)
         joules = exchange.energy.get("energy_joules") if isinstance(exchange.energy, dict) else None
         used = emulator._sessions.use_energy(joules / 3.6e6 if isinstance(joules, float) else 0.0)
-        exchange.response_headers = live.headers(model, exchange.cost, used, exchange.mcr_session)
+        billed = cost(prompt_tokens, completion_tokens)  # the headers state it, body or not
+        exchange.response_headers = live.headers(model, billed, used, session)
 
     def with_energy(self, payload: dict) -> dict:
         """A whole body with the energy and cost objects beside the answer."""
