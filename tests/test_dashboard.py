@@ -52,6 +52,7 @@ class Prometheus:
         config.write_text(yaml.safe_dump({
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "scrape_configs": [{"job_name": "app", "static_configs": [{"targets": [f"127.0.0.1:{scrape_port}"]}]}],
+            "rule_files": [str(STACK / "alerts.yml")],  # the quota alerts, evaluated on live data
         }))
         self.process = subprocess.Popen(
             [binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
@@ -152,8 +153,28 @@ def test_every_dashboard_query_returns_data_from_a_real_prometheus(tmp_path, emu
         assert by_api == pytest.approx(sent, rel=1e-9) and len(by_api) == 3
         with urllib.request.urlopen(f"{prometheus.url}/api/v1/label/gen_ai_request_model/values") as answer:
             assert sorted(json.load(answer)["data"]) == sorted(MODELS)  # the $model variable's values
+
+        # The quota panels and alerts read the gauges: the last values the responses reported.
+        last = emulator.exchanges[-1].response_headers
+        (_, energy_left), = prometheus.query("min(neuralwatt_quota_energy_remaining_kWh)")
+        (_, allowance_left), = prometheus.query("min(neuralwatt_quota_allowance_remaining_USD)")
+        assert energy_left == pytest.approx(float(last["x-energy-remaining"]), rel=1e-9)
+        assert allowance_left == emulator.exchanges[-1].cost["allowance_remaining_usd"]
+        with urllib.request.urlopen(f"{prometheus.url}/api/v1/rules") as answer:
+            rules = [rule for group in json.load(answer)["data"]["groups"] for rule in group["rules"]]
+        assert {(r["name"], r["health"], r["state"]) for r in rules} == {
+            ("NeuralwattAllowanceLow", "ok", "inactive"), ("NeuralwattEnergyQuotaLow", "ok", "inactive")}
     finally:
         prometheus.stop()
+
+
+def test_alert_rules_pass_promtool_and_their_unit_tests():
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool comes with Debian's prometheus: bash scripts/install-prometheus.sh"
+    for command in (["check", "rules", "alerts.yml"], ["test", "rules", "alerts.test.yml"]):
+        done = subprocess.run([promtool, *command], cwd=STACK, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "SUCCESS" in done.stdout
 
 
 def test_every_panel_has_a_unit_and_links_to_jaeger():
@@ -163,7 +184,7 @@ def test_every_panel_has_a_unit_and_links_to_jaeger():
         assert panel["fieldConfig"]["defaults"]["unit"], panel["title"]
     for needed in ("Energy over time", "Energy over time (kWh)", "Average power", "Energy per request (p50 / p95)",
                    "Joules per output token", "Carbon: reported and estimated", "Cost", "Request rate",
-                   "Latency (p50 / p95)"):
+                   "Latency (p50 / p95)", "Energy by API", "Energy quota remaining", "Allowance remaining"):
         assert needed in titles
     links = [link["url"] for panel in dashboard["panels"] for link in panel.get("links", [])]
     assert links and all(url.startswith("http://localhost:16686/search?service=${service}") for url in links)
@@ -197,6 +218,9 @@ def test_compose_stack_is_wired_as_the_readme_says():
     assert collector["exporters"]["otlp/jaeger"]["endpoint"].split(":")[0] in services
     metrics_port = collector["exporters"]["prometheus"]["endpoint"].rsplit(":", 1)[1]
     assert prometheus["scrape_configs"][0]["static_configs"][0]["targets"] == [f"otel-collector:{metrics_port}"]
+    # The alert rules are mounted where prometheus.yml loads them from.
+    mounted = {volume.split(":")[1] for volume in services["prometheus"]["volumes"]}
+    assert set(prometheus["rule_files"]) <= mounted
 
     # Grafana: both datasources point at compose services; the dashboard file is where the provider looks
     urls = {d["uid"]: d["url"] for d in datasources["datasources"]}

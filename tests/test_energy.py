@@ -159,3 +159,32 @@ def test_a_decoder_without_decode_or_without_attributes_is_left_working():
 
     assert "decode" not in vars(frozen)
     assert frozen.decode("data: x") is None and frozen.decode("").data == "x"
+
+
+def test_known_fields_are_never_crowded_out_by_unknown_ones_whatever_the_order():
+    unknown = {f"extra_{i}": i for i in range(500)}
+    known = {"energy_joules": 209.9, "ratio_was_capped": True, "uncapped_attribution_ratio": 0.1478,
+             "uncapped_energy_joules": 661.32, "uncapped_energy_kwh": 0.0001837, "cost_usd": 0.000292}
+    for payload in ({**unknown, **known}, {**known, **unknown}):
+        found = measurement(payload)
+        assert found.attributes["neuralwatt.energy.ratio_was_capped"] is True
+        assert found.attributes["neuralwatt.energy.uncapped_energy_joules"] == 661.32
+        assert found.attributes["neuralwatt.energy.cost_usd"] == 0.000292
+        assert found.joules == 209.9
+        extras = [k for k in found.attributes if k.startswith("neuralwatt.energy.extra_")]
+        assert len(extras) == MAX_EXTRA_FIELDS >= 64
+
+
+def test_every_mcr_key_is_kept_with_its_type_and_strings_are_bounded():
+    mcr = {f"metric_{i}": i for i in range(20)}
+    mcr.update(compaction_triggered=False, mode="x" * 1000, ratio=0.5)
+    found = measurement({"energy_joules": 1.0, "mcr": mcr, **{f"u{i}": i for i in range(100)}})
+
+    kept = {k[len("neuralwatt.energy.mcr."):]: v for k, v in found.attributes.items() if ".mcr." in k}
+    assert kept == {**mcr, "mode": "x" * 256}
+    assert kept["compaction_triggered"] is False and type(kept["metric_3"]) is int
+
+
+def test_wire_names_make_attribute_names_only_of_lower_case_digits_and_underscores():
+    found = measurement({"energy_joules": 1.0, "ok_name": 1, "trailing\n": 2, "Upper": 3, "dash-ed": 4})
+    assert sorted(found.attributes) == ["neuralwatt.energy.joules", "neuralwatt.energy.ok_name"]
