@@ -26,7 +26,7 @@ SDK_METHODS = {"openai": ("openai.resources.chat.completions", "Completions"),
 MODEL = "openai/gpt-oss-20b"
 REQUEST = {
     "gen_ai.operation.name": "chat", "gen_ai.provider.name": "neuralwatt",
-    "server.address": "api.neuralwatt.com", "gen_ai.request.model": MODEL,
+    "server.address": "api.neuralwatt.com", "gen_ai.request.model": MODEL, "neuralwatt.api": "chat_completions",
 }
 # What the canned response carries (benchmarks/overhead.py), as span attributes.
 RESPONSE = {
@@ -39,6 +39,10 @@ RESPONSE = {
     "neuralwatt.energy.grid_carbon_intensity": 42.0, "neuralwatt.energy.grid_id": "FI",
     "neuralwatt.energy.carbon_source": "agent_cache", "neuralwatt.cost.request_cost_usd": 6.1e-05,
     "neuralwatt.cost.cache_savings_usd": 0.0,
+    # From the live service's response headers (benchmarks/overhead.py LIVE_HEADERS).
+    "neuralwatt.quota.subscription_plan": "pro", "neuralwatt.quota.energy_included_kwh": 5.0,
+    "neuralwatt.quota.energy_remaining_kwh": 4.99, "neuralwatt.quota.energy_used_kwh": 0.01,
+    "neuralwatt.response.service_tier": "default",
 }
 METRIC = {**REQUEST, "gen_ai.response.model": MODEL}
 INPUT_TOKENS = {**METRIC, "gen_ai.token.type": "input"}

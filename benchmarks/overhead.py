@@ -31,6 +31,12 @@ ENERGY = ('{"energy_joules": 15.23, "energy_kwh": 4.23e-06, "avg_power_watts": 7
           '"attribution_method": "prorated", "attribution_ratio": 1.0, "carbon_g_co2eq": 0.0005146, '
           '"grid_carbon_intensity_gco2perkwhr": 42.0, "grid_id": "FI", "carbon_source": "agent_cache"}')
 COST = '{"request_cost_usd": 6.1e-05, "cache_savings_usd": 0.0}'
+# The headers the live service sends on every response (billing, quota, service tier).
+LIVE_HEADERS = {
+    "x-request-cost-usd": "6.1e-05", "x-cache-savings-usd": "0.0", "x-allowance-remaining-usd": "74.6",
+    "x-budget-remaining-usd": "74.6", "x-subscription-plan": "pro", "x-energy-included": "5.0",
+    "x-energy-remaining": "4.99", "x-energy-used": "0.01", "x-nw-service-tier": "default",
+}
 
 
 def canned_stream(chunks: int) -> bytes:
@@ -61,8 +67,8 @@ def mock_client(chunks: int):
 
     def answer(request):
         if b'"stream":true' in request.content:
-            return httpx.Response(200, content=stream_body, headers={"content-type": "text/event-stream"})
-        return httpx.Response(200, content=json_body, headers={"content-type": "application/json"})
+            return httpx.Response(200, content=stream_body, headers={"content-type": "text/event-stream", **LIVE_HEADERS})
+        return httpx.Response(200, content=json_body, headers={"content-type": "application/json", **LIVE_HEADERS})
 
     return openai.OpenAI(base_url=NEURALWATT, api_key="k", max_retries=0,
                          http_client=httpx.Client(transport=httpx.MockTransport(answer)))
@@ -101,8 +107,8 @@ def mock_anthropic_client(chunks: int):
 
     def answer(request):
         if b'"stream":true' in request.content:
-            return httpx2.Response(200, content=stream_body, headers={"content-type": "text/event-stream"})
-        return httpx2.Response(200, content=json_body, headers={"content-type": "application/json"})
+            return httpx2.Response(200, content=stream_body, headers={"content-type": "text/event-stream", **LIVE_HEADERS})
+        return httpx2.Response(200, content=json_body, headers={"content-type": "application/json", **LIVE_HEADERS})
 
     return anthropic.Anthropic(base_url=NEURALWATT[:-3], api_key="k", max_retries=0,
                                http_client=httpx2.Client(transport=httpx2.MockTransport(answer)))

@@ -237,3 +237,26 @@ def test_the_anthropic_api_keeps_headers_and_mcr_too(telemetry, emulator):
     span = telemetry.span()
     assert span.attributes["gen_ai.conversation.id"] == "conversation-42"
     assert_live_call(span, emulator.exchanges[-1])
+
+
+def test_hostile_headers_give_bounded_valid_attributes():
+    import httpx2
+
+    from opentelemetry_instrumentation_neuralwatt.livewire import MAX_HEADERS, ResponseHeaders
+
+    headers = httpx2.Headers([
+        ("x-energy-remaining", "nan"), ("x-energy-used", "1e400"), ("x-energy-included", "lots"),
+        ("x-request-cost-usd", " 0.25 "), ("x-subscription-plan", "p" * 1000),
+        ("x-mcr-stored-through", "123456789012345678901234"), ("x-mcr-weird.name", "1"),
+        *[(f"x-mcr-extra-{i}", str(i)) for i in range(200)],
+    ])
+    read = ResponseHeaders(headers)
+
+    assert "neuralwatt.quota.energy_remaining_kwh" not in read.attributes  # NaN is not a value
+    assert "neuralwatt.quota.energy_used_kwh" not in read.attributes  # nor is infinity
+    assert "neuralwatt.quota.energy_included_kwh" not in read.attributes
+    assert read.cost == {"request_cost_usd": 0.25}
+    assert read.attributes["neuralwatt.quota.subscription_plan"] == "p" * 256
+    assert read.attributes["neuralwatt.mcr.stored_through"] == "123456789012345678901234"  # beyond int64: text
+    assert "neuralwatt.mcr.weird.name" not in read.attributes
+    assert len([k for k in read.attributes if k.startswith("neuralwatt.mcr.")]) == MAX_HEADERS

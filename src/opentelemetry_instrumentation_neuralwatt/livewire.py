@@ -36,10 +36,10 @@ _SNAKE = re.compile(r"[a-z][a-z0-9_]{0,63}\Z")
 _INTEGER = re.compile(r"-?[0-9]{1,18}\Z")
 
 
-def _float(text: str) -> Optional[float]:
+def _float(text: Any) -> Optional[float]:
     try:
         value = float(text)
-    except ValueError:
+    except (TypeError, ValueError):
         return None
     return value if math.isfinite(value) and abs(value) < 1e12 else None
 
@@ -57,6 +57,21 @@ def _scalar(value: Any) -> Any:
     return None
 
 
+# Lower-case header name (bytes, as the HTTP library keeps it) -> (kind, name it maps to).
+_WANTED = {name.encode(): ("cost", field) for name, field in COST_HEADERS.items()}
+_WANTED.update({name.encode(): ("quota", attribute) for name, attribute in QUOTA_HEADERS.items()})
+_WANTED[PLAN_HEADER.encode()] = ("text", PLAN_ATTRIBUTE)
+_WANTED[TIER_HEADER.encode()] = ("text", SERVICE_TIER)
+
+
+def _lowered(headers: Any):
+    """(lower-case name, value) byte pairs: httpx keeps them lowered already (`_list`)."""
+    kept = getattr(headers, "_list", None)
+    if kept is not None:
+        return [(lower, value) for _, lower, value in kept]
+    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+
+
 class ResponseHeaders:
     """The Neuralwatt headers of one response, read once: span attributes, the cost they state
     (used when the body has none), and the quota values the gauges report."""
@@ -67,34 +82,33 @@ class ResponseHeaders:
         self.attributes: dict = {}
         self.cost: Optional[dict] = None
         self.energy_remaining_kwh = self.allowance_remaining_usd = None
-        raw = getattr(headers, "raw", None)  # [(bytes, bytes)], cheaper than decoding them all
-        pairs = raw if raw is not None else list(headers.items())
-        kept = 0
-        for name, value in pairs:
-            if isinstance(name, bytes):
-                if name[:2].lower() != b"x-":
-                    continue
-                name, value = name.decode("latin-1"), value.decode("latin-1")
-            name = name.lower()
-            if name.startswith("x-mcr-") and kept < MAX_HEADERS:
-                kept += self._mcr(name[6:].replace("-", "_"), value.strip())
-            elif name in COST_HEADERS:
-                number = _float(value)
-                if number is not None:
-                    self.cost = self.cost or {}
-                    self.cost[COST_HEADERS[name]] = number
-                    if name == "x-allowance-remaining-usd":
-                        self.allowance_remaining_usd = number
-            elif name in QUOTA_HEADERS:
-                number = _float(value)
-                if number is not None:
-                    self.attributes[QUOTA_HEADERS[name]] = number
-                    if name == "x-energy-remaining":
-                        self.energy_remaining_kwh = number
-            elif name == PLAN_HEADER and value.strip():
-                self.attributes[PLAN_ATTRIBUTE] = value.strip()[:MAX_TEXT]
-            elif name == TIER_HEADER and value.strip():
-                self.attributes[SERVICE_TIER] = value.strip()[:MAX_TEXT]
+        mcr_kept = 0
+        for name, value in _lowered(headers):
+            wanted = _WANTED.get(name)
+            if wanted is None:
+                if name[:6] == b"x-mcr-" and mcr_kept < MAX_HEADERS:
+                    mcr_kept += self._mcr(name[6:].decode("latin-1").replace("-", "_"),
+                                          value.decode("latin-1").strip())
+                continue
+            kind, target = wanted
+            if kind == "text":
+                text = value.decode("latin-1").strip()
+                if text:
+                    self.attributes[target] = text[:MAX_TEXT]
+                continue
+            number = _float(value)  # float() reads ASCII bytes, surrounding spaces included
+            if number is None:
+                continue
+            if kind == "cost":
+                if self.cost is None:
+                    self.cost = {}
+                self.cost[target] = number
+                if target == "allowance_remaining_usd":
+                    self.allowance_remaining_usd = number
+            else:
+                self.attributes[target] = number
+                if target == QUOTA_HEADERS["x-energy-remaining"]:
+                    self.energy_remaining_kwh = number
 
     def _mcr(self, name: str, value: str) -> int:
         if not _SNAKE.match(name) or not value:
