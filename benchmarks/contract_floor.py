@@ -3,8 +3,9 @@
 `ContractFloor` wraps `chat.completions.create` (or anthropic's `messages.create`) and makes
 exactly the OpenTelemetry SDK calls
 the contract in DESIGN.md asks for on one Neuralwatt chat call: a CLIENT span started with the
-request attributes and ended with the response, energy and cost attributes, and seven histogram
-records (energy, power, carbon, cost, duration, input and output tokens). Every attribute and
+request attributes and ended with the response, energy, cost and quota attributes, and seven
+histogram records (energy, power, carbon, cost, duration, input and output tokens; two more,
+time to first chunk and per output chunk, for streams), each in the span's context. Every attribute and
 value is precomputed, so nothing is read, parsed or validated: the difference between this row
 and the bare client is the SDK's own price for the contract, whoever implements it.
 """
@@ -16,6 +17,7 @@ import time
 import importlib
 
 import wrapt
+from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from opentelemetry_instrumentation_neuralwatt.telemetry import Telemetry
@@ -44,6 +46,7 @@ RESPONSE = {
     "neuralwatt.quota.energy_remaining_kwh": 4.99, "neuralwatt.quota.energy_used_kwh": 0.01,
     "neuralwatt.response.service_tier": "default",
 }
+STREAM_RESPONSE = {**RESPONSE, "gen_ai.response.time_to_first_chunk": 0.01}
 METRIC = {**REQUEST, "gen_ai.response.model": MODEL}
 INPUT_TOKENS = {**METRIC, "gen_ai.token.type": "input"}
 OUTPUT_TOKENS = {**METRIC, "gen_ai.token.type": "output"}
@@ -60,20 +63,28 @@ class ContractFloor:
 
     def instrument(self, tracer_provider=None, meter_provider=None, **_):
         telemetry = Telemetry(tracer_provider, meter_provider)
+        metrics = telemetry.instruments
 
-        def finish(span, started):
-            for histogram, value in ((telemetry.energy, 15.23), (telemetry.power, 78.5),
-                                     (telemetry.carbon, 0.0005146), (telemetry.cost, 6.1e-05),
-                                     (telemetry.duration, time.perf_counter() - started)):
-                histogram.record(value, METRIC)
-            telemetry.token_usage.record(3, INPUT_TOKENS)
-            telemetry.token_usage.record(4, OUTPUT_TOKENS)
-            span.set_attributes(RESPONSE)
+        def finish(span, started, stream):
+            # Every histogram is recorded in the span's context (exemplars link points to traces).
+            context = trace.set_span_in_context(span)
+            for histogram, value in ((metrics.energy, 15.23), (metrics.power, 78.5),
+                                     (metrics.carbon, 0.0005146), (metrics.cost, 6.1e-05),
+                                     (metrics.duration, time.perf_counter() - started)):
+                histogram.record(value, METRIC, context)
+            metrics.token_usage.record(3, INPUT_TOKENS, context)
+            metrics.token_usage.record(4, OUTPUT_TOKENS, context)
+            if stream:  # streams also record their timing, on the span and as two histograms
+                metrics.time_to_first_chunk.record(0.01, METRIC, context)
+                metrics.time_per_output_chunk.record(0.001, METRIC, context)
+                span.set_attributes(STREAM_RESPONSE)
+            else:
+                span.set_attributes(RESPONSE)
             span.end()
 
         def through(stream, span, started):
             yield from stream
-            finish(span, started)
+            finish(span, started, True)
 
         def wrapper(wrapped, instance, args, kwargs):
             started = time.perf_counter()
@@ -81,7 +92,7 @@ class ContractFloor:
             result = wrapped(*args, **kwargs)
             if kwargs.get("stream"):
                 return through(result, span, started)
-            finish(span, started)
+            finish(span, started, False)
             return result
 
         self._owner.create = wrapt.FunctionWrapper(self._original, wrapper)

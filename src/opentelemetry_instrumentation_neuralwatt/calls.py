@@ -43,6 +43,9 @@ class _State:
 state = _State()
 
 
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
 def _address(client: Any):
     """The client's host, port and whether it is Neuralwatt, computed once per base URL."""
     # `_base_url` is what the `base_url` property returns; openai 3 builds that property with a
@@ -50,7 +53,8 @@ def _address(client: Any):
     url = getattr(client, "_base_url", None) or client.base_url
     cached = state.addresses.get(id(url))
     if cached is None or cached[0] is not url:
-        cached = (url, url.host, url.port, state.endpoints.matches(url.host, url.port))
+        port = url.port or _DEFAULT_PORTS.get(url.scheme)  # httpx leaves a scheme's default port out
+        cached = (url, url.host, port, state.endpoints.matches(url.host, port))
         if len(state.addresses) > 1024:  # clients come and go: stay bounded
             state.addresses.clear()
         state.addresses[id(url)] = cached

@@ -33,7 +33,7 @@ class Invocation:
         "response_model", "response_id", "finish_reasons", "input_tokens", "output_tokens",
         "cache_read_tokens", "cache_creation_tokens", "reasoning_tokens", "output_text",
         "data_energy", "data_cost", "data_mcr", "service_tier", "decoder", "headers", "reports",
-        "ended", "collector", "on_end", "_token", "_read_headers",
+        "first_chunk_at", "output_chunks", "ended", "collector", "on_end", "_token", "_read_headers",
     )
 
     def __init__(self, telemetry: "Telemetry", adapter: Any, operation: str, model: Optional[str],
@@ -54,6 +54,9 @@ class Invocation:
         self.data_energy = self.data_cost = self.data_mcr = self.service_tier = self.decoder = None
         self.headers = self._read_headers = None  # the HTTP response's headers, read once at the end
         self.reports: list = []
+        # Streams: when the first chunk with content came (perf_counter), and the chunks after it.
+        self.first_chunk_at: Optional[float] = None
+        self.output_chunks = 0
         self.ended = False
         self.adopted = False
         self.on_end = None  # what to run once our telemetry is done (an adapter's hand-back)

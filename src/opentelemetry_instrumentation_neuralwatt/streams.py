@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import time
 from typing import Any
 
 import wrapt
@@ -24,8 +25,14 @@ def finish_stream(call: Invocation) -> None:
 
 
 def _observe(call: Invocation, chunk: Any) -> None:
+    """One chunk or event of a stream: what it says, and when content began to arrive
+    (heartbeats and status frames before it are not content)."""
     try:
         call.adapter.observe(call, chunk)
+        if call.first_chunk_at is not None:
+            call.output_chunks += 1
+        elif call.adapter.is_content(chunk):
+            call.first_chunk_at = time.perf_counter()
     except Exception:
         logger.debug("neuralwatt: could not read a chunk", exc_info=True)
 

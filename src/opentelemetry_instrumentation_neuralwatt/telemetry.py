@@ -1,4 +1,4 @@
-"""The telemetry contract: span attributes, metric instruments and their bucket boundaries.
+"""The telemetry contract: span attributes and events, and which metric points a call records.
 
 `Telemetry` holds the tracer and instruments of one `instrument()` call and turns a finished
 `Invocation` (any API shape) into span attributes and metric points. Nothing here knows an SDK.
@@ -11,7 +11,6 @@ import time
 from typing import Any, Optional
 
 from opentelemetry import trace
-from opentelemetry.metrics import Observation, get_meter
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GenAI
 from opentelemetry.semconv.attributes import error_attributes, server_attributes
 from opentelemetry.semconv.schemas import Schemas
@@ -19,6 +18,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from . import livewire, sse
 from .energy import Measurement
+from .instruments import Instruments
 from .version import __version__
 
 PROVIDER = "neuralwatt"
@@ -31,17 +31,8 @@ CACHE_READ_TOKENS = getattr(GenAI, "GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS", "gen_
 CACHE_CREATION_TOKENS = getattr(GenAI, "GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS",
                                 "gen_ai.usage.cache_creation.input_tokens")
 REASONING_TOKENS = getattr(GenAI, "GEN_AI_USAGE_REASONING_OUTPUT_TOKENS", "gen_ai.usage.reasoning.output_tokens")
-
-# Histogram boundaries, chosen from what Neuralwatt reports: a chat request is ~1-100 J,
-# hundreds of watts to a few kW, and well under a gram of CO2e or a cent.
-ENERGY_BUCKETS_J = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 50000]
-POWER_BUCKETS_W = [10, 25, 50, 100, 200, 400, 800, 1600, 3200, 6400, 12800, 25600]
-CARBON_BUCKETS_G = [1e-6, 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 0.01, 0.05, 0.1, 0.5, 1, 5, 10]
-COST_BUCKETS_USD = [1e-6, 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 0.01, 0.05, 0.1, 0.5, 1, 5]
-# The GenAI semantic conventions' advisory boundaries.
-DURATION_BUCKETS_S = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92]
-TOKEN_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864]
-
+TIME_TO_FIRST_CHUNK = getattr(GenAI, "GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK", "gen_ai.response.time_to_first_chunk")
+SCHEMA_URL = Schemas.V1_30_0.value
 
 def _count(value: Any) -> bool:
     return type(value) is int and 0 <= value < 2**63
@@ -49,36 +40,9 @@ def _count(value: Any) -> bool:
 
 class Telemetry:
     def __init__(self, tracer_provider=None, meter_provider=None, capture_content: bool = False):
-        self.tracer = trace.get_tracer(
-            __name__, __version__, tracer_provider, schema_url=Schemas.V1_30_0.value
-        )
-        meter = get_meter(__name__, __version__, meter_provider, schema_url=Schemas.V1_30_0.value)
+        self.tracer = trace.get_tracer(__name__, __version__, tracer_provider, schema_url=SCHEMA_URL)
+        self.instruments = Instruments(meter_provider, __version__, SCHEMA_URL)
         self.capture_content = capture_content
-
-        def histogram(name, unit, description, buckets):
-            return meter.create_histogram(name, unit=unit, description=description,
-                                          explicit_bucket_boundaries_advisory=buckets)
-
-        self.energy = histogram("neuralwatt.energy", "J", "Energy used by a Neuralwatt request", ENERGY_BUCKETS_J)
-        self.power = histogram("neuralwatt.power", "W", "Average power drawn by a Neuralwatt request", POWER_BUCKETS_W)
-        self.carbon = histogram("neuralwatt.carbon", "g", "Carbon emitted by a Neuralwatt request, g CO2e",
-                                CARBON_BUCKETS_G)
-        self.cost = histogram("neuralwatt.cost", "USD", "Cost of a Neuralwatt request", COST_BUCKETS_USD)
-        self.duration = histogram("gen_ai.client.operation.duration", "s", "GenAI operation duration",
-                                  DURATION_BUCKETS_S)
-        self.token_usage = histogram("gen_ai.client.token.usage", "{token}", "Number of input and output tokens used",
-                                     TOKEN_BUCKETS)
-        # Quota gauges: the last value any response of this process reported, per server.
-        self.energy_remaining: dict = {}
-        self.allowance_remaining: dict = {}
-        for name, unit, description, values in (
-            ("neuralwatt.quota.energy_remaining", "kWh", "Subscription energy left (x-energy-remaining)",
-             self.energy_remaining),
-            ("neuralwatt.quota.allowance_remaining", "USD", "Allowance left (x-allowance-remaining-usd)",
-             self.allowance_remaining),
-        ):
-            meter.create_observable_gauge(name, callbacks=[_observe_last(values)], unit=unit,
-                                          description=description)
 
     def start_span(self, call, start_time: Optional[int] = None):
         model = call.request_model
@@ -102,13 +66,16 @@ class Telemetry:
         if call.port:
             metric_attributes[server_attributes.SERVER_PORT] = call.port
 
+        metrics, span = self.instruments, call.span
+        # Recorded in the span's context: with the SDK's default exemplar filter, each point links
+        # to the request's trace.
+        context = trace.set_span_in_context(span) if span is not None else None
         if found is not None:
-            for instrument, value in ((self.energy, found.joules), (self.power, found.watts),
-                                      (self.carbon, found.carbon_g), (self.cost, found.cost_usd)):
+            for instrument, value in ((metrics.energy, found.joules), (metrics.power, found.watts),
+                                      (metrics.carbon, found.carbon_g), (metrics.cost, found.cost_usd)):
                 if value is not None:
-                    instrument.record(value, metric_attributes)
+                    instrument.record(value, metric_attributes, context)
 
-        span = call.span
         if span is None:  # not a Neuralwatt endpoint: its energy is counted, nothing else is ours
             return
         headers = call.response_headers()
@@ -116,11 +83,19 @@ class Telemetry:
             self._quota_seen(call.host, headers, found)
         if error is not None:
             metric_attributes[error_attributes.ERROR_TYPE] = type(error).__qualname__
-        self.duration.record(elapsed, metric_attributes)
+        metrics.duration.record(elapsed, metric_attributes, context)
+        first_chunk = None
         if error is None:
             for token_type, count in (("input", call.input_tokens), ("output", call.output_tokens)):
                 if _count(count):
-                    self.token_usage.record(count, {**metric_attributes, GenAI.GEN_AI_TOKEN_TYPE: token_type})
+                    metrics.token_usage.record(count, {**metric_attributes, GenAI.GEN_AI_TOKEN_TYPE: token_type},
+                                               context)
+            if call.first_chunk_at is not None:  # streams only
+                first_chunk = call.first_chunk_at - call.started
+                metrics.time_to_first_chunk.record(first_chunk, metric_attributes, context)
+                if call.output_chunks:
+                    per_chunk = (call.started + elapsed - call.first_chunk_at) / call.output_chunks
+                    metrics.time_per_output_chunk.record(per_chunk, metric_attributes, context)
 
         if span.is_recording():
             # An adopted span was started by the SDK with its own request attributes: ours go on too.
@@ -131,6 +106,8 @@ class Telemetry:
             if found is not None:
                 attributes.update(found.attributes)
             live_wire(call, span, attributes)
+            if first_chunk is not None:
+                attributes[TIME_TO_FIRST_CHUNK] = first_chunk
             if error is not None and not call.adopted:  # the SDK records errors on its own span
                 attributes[error_attributes.ERROR_TYPE] = type(error).__qualname__
                 span.set_status(Status(StatusCode.ERROR, str(error)[:512]))
@@ -141,20 +118,13 @@ class Telemetry:
 
     def _quota_seen(self, host: str, headers, found: Optional[Measurement]) -> None:
         if headers.energy_remaining_kwh is not None:
-            self.energy_remaining[host] = headers.energy_remaining_kwh
+            self.instruments.energy_remaining[host] = headers.energy_remaining_kwh
         allowance = headers.allowance_remaining_usd
         if found is not None and found.cost is not None:  # the body's cost object, when sent
             body = found.attributes.get("neuralwatt.cost.allowance_remaining_usd")
             allowance = body if body is not None else allowance
         if allowance is not None:
-            self.allowance_remaining[host] = allowance
-
-
-def _observe_last(values: dict):
-    def observe(options):
-        return [Observation(value, {server_attributes.SERVER_ADDRESS: host}) for host, value in list(values.items())]
-
-    return observe
+            self.instruments.allowance_remaining[host] = allowance
 
 
 def live_wire(call, span, attributes: dict) -> None:

@@ -52,6 +52,10 @@ class AnthropicMessages(Adapter):
                 prompt = {"system": kwargs["system"], "messages": prompt}
         return request_attributes(self.api, operation, model, host, port, kwargs, prompt)
 
+    @staticmethod
+    def is_content(item: Any) -> bool:
+        return get(item, "type") == "content_block_delta"
+
     def observe(self, call: Any, item: Any) -> None:
         """A whole `Message`, its decoded JSON, or one stream event."""
         kind = get(item, "type")

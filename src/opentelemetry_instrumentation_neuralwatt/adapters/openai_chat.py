@@ -29,6 +29,18 @@ class OpenAIChat(Adapter):
         prompt = kwargs.get("messages", kwargs.get("prompt", kwargs.get("input"))) if capture_content else None
         return request_attributes(self.api, operation, model, host, port, kwargs, prompt)
 
+    @staticmethod
+    def is_content(chunk: Any) -> bool:
+        """A chunk with text or a tool call (not a role-only, empty or heartbeat delta)."""
+        for choice in chunk.choices or ():
+            delta = getattr(choice, "delta", None)
+            if delta is None:  # legacy completions
+                if getattr(choice, "text", None):
+                    return True
+            elif delta.content or delta.tool_calls:
+                return True
+        return False
+
     def observe(self, call: Any, chunk: Any) -> None:
         """One stream chunk or a whole response: the fast path reads an SDK model's attributes
         (it runs for every chunk); any other shape falls back to the general reader."""
@@ -55,6 +67,7 @@ def _observe_model(call: Any, chunk: Any) -> None:
     if usage is not None:
         call.input_tokens = usage.prompt_tokens
         call.output_tokens = usage.completion_tokens
+        _usage_details(call, usage)
     extra = getattr(chunk, "__pydantic_extra__", None)
     if extra:  # a response's energy, or a server that puts it inside a data chunk
         keep_energy(call, extra)
@@ -75,9 +88,16 @@ def _observe_any(call: Any, chunk: Any) -> None:
     if usage is not None:
         call.input_tokens = get(usage, "prompt_tokens")
         call.output_tokens = get(usage, "completion_tokens")
+        _usage_details(call, usage)
     if call.service_tier is None:
         call.service_tier = get(chunk, "service_tier")
     keep_energy(call, chunk if isinstance(chunk, dict) else getattr(chunk, "__pydantic_extra__", None))
+
+
+def _usage_details(call: Any, usage: Any) -> None:
+    """Cache-read input tokens and reasoning output tokens, when the server reports them."""
+    call.cache_read_tokens = get(get(usage, "prompt_tokens_details"), "cached_tokens")
+    call.reasoning_tokens = get(get(usage, "completion_tokens_details"), "reasoning_tokens")
 
 
 def _keep_output(call: Any, choice: Any) -> None:

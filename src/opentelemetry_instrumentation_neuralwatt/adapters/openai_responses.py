@@ -35,6 +35,11 @@ class OpenAIResponses(Adapter):
                 prompt = {"instructions": kwargs["instructions"], "input": prompt}
         return request_attributes(self.api, operation, model, host, port, kwargs, prompt)
 
+    @staticmethod
+    def is_content(item: Any) -> bool:
+        kind = get(item, "type")
+        return isinstance(kind, str) and kind.endswith(".delta")
+
     def observe(self, call: Any, item: Any) -> None:
         """A whole `Response`, its decoded JSON, or one stream event."""
         kind = get(item, "type")

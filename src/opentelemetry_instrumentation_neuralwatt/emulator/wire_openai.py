@@ -22,8 +22,14 @@ def _tool_to_call(body: dict) -> Optional[str]:
 
 
 def _usage(turn: Turn) -> dict:
-    usage = turn.exchange.usage
+    exchange = turn.exchange
+    usage = exchange.usage
     usage["total_tokens"] = usage["prompt_tokens"] + usage.get("completion_tokens", 0)
+    # An MCR session's later turns read their stored context from cache; gpt-oss-style models
+    # spend a quarter of their output on reasoning.
+    cached = exchange.mcr_session["safe_drop_before"] if exchange.mcr_session else 0
+    usage["prompt_tokens_details"] = {"cached_tokens": min(cached, usage["prompt_tokens"])}
+    usage["completion_tokens_details"] = {"reasoning_tokens": usage.get("completion_tokens", 0) // 4}
     return usage
 
 
