@@ -5,6 +5,7 @@ the total joules equal what the emulator reported. The compose stack is checked 
 
 import json
 import math
+import re
 import shutil
 import subprocess
 import time
@@ -16,6 +17,7 @@ import anthropic
 import pytest
 import yaml
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.instrumentation.genai.openai import OpenAIInstrumentor
 from opentelemetry.sdk.metrics import MeterProvider
 from prometheus_client import start_http_server
 
@@ -73,8 +75,9 @@ class Prometheus:
             assert time.monotonic() < deadline, "timed out waiting for prometheus"
             time.sleep(0.2)
 
-    def query(self, expr):
-        url = f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    def query(self, expr, at=None):
+        params = {"query": expr} if at is None else {"query": expr, "time": f"{at:.3f}"}
+        url = f"{self.url}/api/v1/query?" + urllib.parse.urlencode(params)
         with urllib.request.urlopen(url, timeout=10) as answer:
             body = json.load(answer)
         assert body["status"] == "success", body
@@ -101,7 +104,12 @@ def instrumented_app(emulator):
     provider = MeterProvider(metric_readers=[reader])
     server, thread = start_http_server(0, addr="127.0.0.1")
     instrumentor.instrument(meter_provider=provider, hosts=[f"127.0.0.1:{emulator.port}"])
+    # A second GenAI instrumentation beside ours, as users run them: its gen_ai_client_* series
+    # (provider "openai") must not change our panels.
+    official = OpenAIInstrumentor()
+    official.instrument(meter_provider=provider)
     yield server.server_port
+    official.uninstrument()
     instrumentor.uninstrument()
     server.shutdown()
     provider.shutdown()
@@ -129,9 +137,17 @@ def test_every_dashboard_query_returns_data_from_a_real_prometheus(tmp_path, emu
         prometheus.wait_for_count(20)
         time.sleep(2.5)
 
+        assert prometheus.query('count(gen_ai_client_token_usage_sum{gen_ai_provider_name!="neuralwatt"})')
         for title, expr in prometheus_targets():
             result = prometheus.query(substitute(expr))
             assert result, f"{title}: no data for {expr}"
+            if "gen_ai_client_" in expr:  # the same as over our own series alone, at one instant
+                ours = re.sub(r"(gen_ai_client_[a-z_]+\{)", r'\1otel_scope_name=~"opentelemetry_instrumentation_neuralwatt.*", ',
+                              expr)
+                at = time.time()
+                alone = {json.dumps(labels, sort_keys=True): v for labels, v in prometheus.query(substitute(ours), at)}
+                both = {json.dumps(labels, sort_keys=True): v for labels, v in prometheus.query(substitute(expr), at)}
+                assert both == pytest.approx(alone, rel=1e-9), title
             values = [value for _, value in result]
             assert all(math.isfinite(v) for v in values), (title, result)
             assert any(v > 0 for v in values), (title, result)
@@ -177,6 +193,13 @@ def test_alert_rules_pass_promtool_and_their_unit_tests():
         assert "SUCCESS" in done.stdout
 
 
+def test_every_gen_ai_client_query_is_scoped_to_neuralwatt():
+    queries = [expr for _, expr in prometheus_targets() if "gen_ai_client_" in expr]
+    selectors = re.findall(r"gen_ai_client_[a-z_]+\{[^}]*\}", " ".join(queries))
+    assert queries and len(selectors) >= len(queries)
+    assert all('gen_ai_provider_name="neuralwatt"' in selector for selector in selectors), selectors
+
+
 def test_every_panel_has_a_unit_and_links_to_jaeger():
     dashboard = json.loads(DASHBOARD.read_text())
     titles = [panel["title"] for panel in dashboard["panels"]]
@@ -218,6 +241,15 @@ def test_compose_stack_is_wired_as_the_readme_says():
     assert collector["exporters"]["otlp/jaeger"]["endpoint"].split(":")[0] in services
     metrics_port = collector["exporters"]["prometheus"]["endpoint"].rsplit(":", 1)[1]
     assert prometheus["scrape_configs"][0]["static_configs"][0]["targets"] == [f"otel-collector:{metrics_port}"]
+    # Exemplars, from an energy point to its trace: the collector exposes them (OpenMetrics),
+    # Prometheus stores them, the energy panels show them and Grafana opens their trace in Jaeger.
+    assert collector["exporters"]["prometheus"]["enable_open_metrics"] is True
+    assert "--enable-feature=exemplar-storage" in services["prometheus"]["command"]
+    (destination,) = datasources["datasources"][0]["jsonData"]["exemplarTraceIdDestinations"]
+    assert destination == {"name": "trace_id", "datasourceUid": "jaeger"}
+    assert any(ds["uid"] == "jaeger" for ds in datasources["datasources"])
+    panels = json.loads(DASHBOARD.read_text())["panels"]
+    assert all(t.get("exemplar") for p in panels if p["title"] == "Energy over time" for t in p["targets"])
     # The alert rules are mounted where prometheus.yml loads them from.
     mounted = {volume.split(":")[1] for volume in services["prometheus"]["volumes"]}
     assert set(prometheus["rule_files"]) <= mounted
