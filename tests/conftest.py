@@ -90,6 +90,20 @@ def telemetry(emulator):
 
 
 @pytest.fixture
+def capturing(emulator, monkeypatch):
+    """Instrumented with message content captured (OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT)."""
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")
+    recorded = Telemetry()
+    instrumentor = NeuralwattInstrumentor()
+    if instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.uninstrument()
+    instrumentor.instrument(tracer_provider=recorded.tracer_provider, meter_provider=recorded.meter_provider,
+                            hosts=[f"127.0.0.1:{emulator.port}"])
+    yield recorded
+    instrumentor.uninstrument()
+
+
+@pytest.fixture
 def client(emulator):
     with openai.OpenAI(base_url=emulator.base_url, api_key="sk-test-secret", max_retries=0) as made:
         yield made

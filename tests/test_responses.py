@@ -1,6 +1,7 @@
 """The openai Responses API on `/v1/responses`: one span per call with model, id, usage
 (cached and reasoning tokens included), and the energy when the server sends it."""
 
+import json
 import logging
 
 import pytest
@@ -116,3 +117,13 @@ def test_incomplete_response_finishes_for_length(telemetry, client, emulator):
 
     assert telemetry.span().attributes["gen_ai.response.finish_reasons"] == ("length",)
     assert telemetry.span().attributes["gen_ai.request.max_tokens"] == 3
+
+
+def test_content_capture_in_the_current_schema(capturing, client):
+    client.responses.create(model=MODEL, input="Hi", instructions="Answer in joules.")
+
+    span = capturing.span()
+    assert json.loads(span.attributes["gen_ai.system_instructions"]) == [{"type": "text", "content": "Answer in joules."}]
+    assert json.loads(span.attributes["gen_ai.input.messages"]) == [{"role": "user", "parts": [{"type": "text", "content": "Hi"}]}]
+    output = json.loads(span.attributes["gen_ai.output.messages"])
+    assert output[0]["parts"][0]["content"].startswith("Energy is measured") and output[0]["finish_reason"] == "stop"

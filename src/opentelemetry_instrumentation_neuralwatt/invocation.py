@@ -31,7 +31,7 @@ class Invocation:
         "telemetry", "adapter", "operation", "request_model", "host", "port", "traced",
         "request_attributes", "started", "started_ns", "span", "adopted", "parent_span",
         "response_model", "response_id", "finish_reasons", "input_tokens", "output_tokens",
-        "cache_read_tokens", "cache_creation_tokens", "reasoning_tokens", "output_text",
+        "cache_read_tokens", "cache_creation_tokens", "reasoning_tokens", "output_text", "output_tools",
         "data_energy", "data_cost", "data_mcr", "service_tier", "decoder", "headers", "reports",
         "first_chunk_at", "output_chunks", "ended", "collector", "on_end", "_token", "_read_headers",
     )
@@ -50,7 +50,9 @@ class Invocation:
         self.response_model = self.response_id = self.finish_reasons = None
         self.input_tokens = self.output_tokens = None
         self.cache_read_tokens = self.cache_creation_tokens = self.reasoning_tokens = None
+        # Only when message content is captured: the answer's text and tool calls, per choice.
         self.output_text: Optional[dict] = {} if traced and telemetry.capture_content else None
+        self.output_tools: Optional[dict] = {} if self.output_text is not None else None
         self.data_energy = self.data_cost = self.data_mcr = self.service_tier = self.decoder = None
         self.headers = self._read_headers = None  # the HTTP response's headers, read once at the end
         self.reports: list = []

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any, Optional
 
@@ -16,7 +15,7 @@ from opentelemetry.semconv.attributes import error_attributes, server_attributes
 from opentelemetry.semconv.schemas import Schemas
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from . import livewire, sse
+from . import content, livewire, sse
 from .energy import Measurement
 from .instruments import Instruments
 from .version import __version__
@@ -164,16 +163,8 @@ def response_attributes(call) -> dict:
     ):
         if _count(count):
             attributes[attribute] = count
-    if call.output_text:
-        attributes[GenAI.GEN_AI_OUTPUT_MESSAGES] = to_json(
-            [{"role": "assistant", "parts": [{"type": "text", "content": text}]}
-             for _, text in sorted(call.output_text.items())]
-        )
+    if call.output_text or call.output_tools:
+        output = content.output_messages(call)
+        if output is not None:
+            attributes[content.OUTPUT] = output
     return attributes
-
-
-def to_json(value: Any) -> str:
-    try:
-        return json.dumps(value, default=str)
-    except (TypeError, ValueError):
-        return str(value)

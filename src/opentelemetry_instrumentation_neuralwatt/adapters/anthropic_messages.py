@@ -10,12 +10,14 @@ the call gets our own span as on openai.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 from opentelemetry import trace
 
 from .. import calls
+from .. import content
 from ..calls import async_wrapper, sync_wrapper
 from ..streams import finish_stream
 from .base import Adapter, add_finish_reason, get, keep_energy, keep_text, request_attributes
@@ -45,12 +47,12 @@ class AnthropicMessages(Adapter):
         return getattr(client, "_tracer", None) is not None
 
     def request_attributes(self, operation, model, host, port, kwargs, capture_content):
-        prompt = None
+        captured = None
         if capture_content:
-            prompt = kwargs.get("messages")
-            if kwargs.get("system") is not None:
-                prompt = {"system": kwargs["system"], "messages": prompt}
-        return request_attributes(self.api, operation, model, host, port, kwargs, prompt)
+            system, inputs = content.chat_messages(kwargs.get("messages"))
+            system = content.text_parts(kwargs.get("system")) + system
+            captured = content.request_attributes(system, inputs, kwargs.get("tools"))
+        return request_attributes(self.api, operation, model, host, port, kwargs, captured)
 
     @staticmethod
     def is_content(item: Any) -> bool:
@@ -62,17 +64,21 @@ class AnthropicMessages(Adapter):
         if kind == "message_start":
             _observe_message(call, get(item, "message"))
         elif kind == "content_block_delta":
-            if call.output_text is not None:
-                keep_text(call, get(item, "index"), get(get(item, "delta"), "text"))
+            if call.output_text is not None:  # one message: its text blocks joined
+                keep_text(call, 0, get(get(item, "delta"), "text"))
         elif kind == "message_delta":
             add_finish_reason(call, get(get(item, "delta"), "stop_reason"))
             _observe_usage(call, get(item, "usage"))
         elif kind == "message" or kind is None:
             _observe_message(call, item)
             add_finish_reason(call, get(item, "stop_reason"))
-            if call.output_text is not None:
-                for index, block in enumerate(get(item, "content") or ()):
-                    keep_text(call, index, get(block, "text"))
+            if call.output_text is not None:  # one message: its text blocks joined, tool uses apart
+                for block in get(item, "content") or ():
+                    keep_text(call, 0, get(block, "text"))
+                    if get(block, "type") == "tool_use":
+                        call.output_tools.setdefault(0, []).append(
+                            {"id": get(block, "id"), "function": {"name": get(block, "name"),
+                                                                  "arguments": json.dumps(get(block, "input"))}})
         keep_energy(call, item)
 
     def end_before_sdk(self, call: Any, stream: Any) -> None:

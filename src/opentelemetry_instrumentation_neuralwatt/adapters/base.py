@@ -9,7 +9,7 @@ from typing import Any, NamedTuple, Optional
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GenAI
 from opentelemetry.semconv.attributes import server_attributes
 
-from ..telemetry import API_ATTRIBUTE, PROVIDER, to_json
+from ..telemetry import API_ATTRIBUTE, PROVIDER
 
 # Request parameters recorded on the span when the caller passed them (any API's name for them).
 REQUEST_PARAMETERS = {
@@ -86,8 +86,9 @@ def keep_energy(call: Any, item: Any) -> None:
 
 
 def request_attributes(api: str, operation: str, model: Optional[str], host: str, port: Optional[int],
-                       kwargs: dict, prompt: Any = None) -> dict:
-    """The span's start attributes, common to every API; `prompt` only when content is captured."""
+                       kwargs: dict, content: Optional[dict] = None) -> dict:
+    """The span's start attributes, common to every API; `content` (see content.py) only when
+    message content is captured."""
     attributes = {
         GenAI.GEN_AI_OPERATION_NAME: operation,
         GenAI.GEN_AI_PROVIDER_NAME: PROVIDER,
@@ -105,8 +106,8 @@ def request_attributes(api: str, operation: str, model: Optional[str], host: str
             attributes[attribute] = value
     if kwargs.get("stream") is True:
         attributes[GenAI.GEN_AI_REQUEST_STREAM] = True
-    if prompt is not None:
-        attributes[GenAI.GEN_AI_INPUT_MESSAGES] = to_json(prompt)
+    if content:
+        attributes.update(content)
     return attributes
 
 

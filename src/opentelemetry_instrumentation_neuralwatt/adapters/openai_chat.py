@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import content
 from ..calls import async_wrapper, sync_wrapper
 from .base import Adapter, add_finish_reason, get, keep_energy, keep_text, request_attributes
 
@@ -26,8 +27,15 @@ class OpenAIChat(Adapter):
         ]
 
     def request_attributes(self, operation, model, host, port, kwargs, capture_content):
-        prompt = kwargs.get("messages", kwargs.get("prompt", kwargs.get("input"))) if capture_content else None
-        return request_attributes(self.api, operation, model, host, port, kwargs, prompt)
+        captured = None
+        if capture_content:
+            if "messages" in kwargs:
+                system, inputs = content.chat_messages(kwargs["messages"])
+            else:  # legacy completions' prompt, embeddings' input
+                system, inputs = [], [{"role": "user", "parts": content.text_parts(
+                    kwargs.get("prompt", kwargs.get("input")))}]
+            captured = content.request_attributes(system, inputs, kwargs.get("tools"))
+        return request_attributes(self.api, operation, model, host, port, kwargs, captured)
 
     @staticmethod
     def is_content(chunk: Any) -> bool:
@@ -103,7 +111,29 @@ def _usage_details(call: Any, usage: Any) -> None:
 def _keep_output(call: Any, choice: Any) -> None:
     message = get(choice, "delta") or get(choice, "message")
     text = get(message, "content") if message is not None else get(choice, "text")
-    keep_text(call, get(choice, "index"), text)
+    index = get(choice, "index")
+    keep_text(call, index, text)
+    tool_calls = get(message, "tool_calls") if message is not None else None
+    if tool_calls:
+        _keep_tool_calls(call, index if isinstance(index, int) else 0, tool_calls)
+
+
+def _keep_tool_calls(call: Any, index: int, tool_calls: Any) -> None:
+    """A whole message's tool calls, or a stream's pieces of them (joined by their index)."""
+    kept = call.output_tools.setdefault(index, [])
+    for position, piece in enumerate(tool_calls):
+        slot = get(piece, "index")
+        slot = slot if isinstance(slot, int) else position
+        while len(kept) <= slot and len(kept) < 128:
+            kept.append({"id": None, "function": {"name": None, "arguments": ""}})
+        if slot >= len(kept):
+            continue
+        tool, function = kept[slot], get(piece, "function")
+        tool["id"] = get(piece, "id") or tool["id"]
+        tool["function"]["name"] = get(function, "name") or tool["function"]["name"]
+        arguments = get(function, "arguments")
+        if isinstance(arguments, str) and len(tool["function"]["arguments"]) < content.MAX_TEXT_CHARS:
+            tool["function"]["arguments"] += arguments
 
 
 ADAPTER = OpenAIChat()

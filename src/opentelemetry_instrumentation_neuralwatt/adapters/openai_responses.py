@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import content
 from ..calls import async_wrapper, sync_wrapper
 from .base import Adapter, add_finish_reason, get, keep_energy, keep_text, request_attributes
 
@@ -28,12 +29,16 @@ class OpenAIResponses(Adapter):
         ]
 
     def request_attributes(self, operation, model, host, port, kwargs, capture_content):
-        prompt = None
+        captured = None
         if capture_content:
-            prompt = kwargs.get("input")
-            if isinstance(kwargs.get("instructions"), str):
-                prompt = {"instructions": kwargs["instructions"], "input": prompt}
-        return request_attributes(self.api, operation, model, host, port, kwargs, prompt)
+            given = kwargs.get("input")
+            if isinstance(given, str):
+                system, inputs = [], [{"role": "user", "parts": content.text_parts(given)}]
+            else:
+                system, inputs = content.chat_messages(given)
+            system = content.text_parts(kwargs.get("instructions")) + system
+            captured = content.request_attributes(system, inputs, kwargs.get("tools"))
+        return request_attributes(self.api, operation, model, host, port, kwargs, captured)
 
     @staticmethod
     def is_content(item: Any) -> bool:
