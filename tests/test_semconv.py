@@ -111,3 +111,12 @@ def test_energy_points_carry_an_exemplar_with_the_requests_trace(telemetry, clie
         (point,) = points[name]
         assert [(e.trace_id, e.span_id) for e in point.exemplars] == [(span.context.trace_id, span.context.span_id)]
     assert points["neuralwatt.energy"][0].exemplars[0].value == emulator.exchanges[-1].energy["energy_joules"]
+
+
+def test_tracer_and_meter_declare_the_schema_of_the_names_they_emit(telemetry, client):
+    client.chat.completions.create(model=MODEL, messages=MESSAGES)
+
+    assert telemetry.span().instrumentation_scope.schema_url == "https://opentelemetry.io/schemas/1.41.1"
+    data = telemetry.reader.get_metrics_data()
+    schemas = {sm.scope.schema_url for rm in data.resource_metrics for sm in rm.scope_metrics}
+    assert schemas == {"https://opentelemetry.io/schemas/1.41.1"}

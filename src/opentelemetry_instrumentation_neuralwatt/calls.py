@@ -24,7 +24,7 @@ from .telemetry import Telemetry
 logger = logging.getLogger(__name__)
 
 CONVERSATION_HEADER = "x-nw-conversation-id"
-CONVERSATION_ID = getattr(GenAI, "GEN_AI_CONVERSATION_ID", "gen_ai.conversation.id")
+CONVERSATION_ID = GenAI.GEN_AI_CONVERSATION_ID
 # The call of ours the SDK is running now: its `_process_response` hook (and anthropic's span
 # adoption, see `Invocation.adopt`) find it here.
 pending: ContextVar[Optional[Invocation]] = ContextVar("neuralwatt_pending_call", default=None)

@@ -4,6 +4,7 @@ and the quota gauges (the last value seen per server)."""
 from __future__ import annotations
 
 from opentelemetry.metrics import Observation, get_meter
+from opentelemetry.semconv._incubating.metrics import gen_ai_metrics as GenAIMetrics
 from opentelemetry.semconv.attributes import server_attributes
 
 # Histogram boundaries, chosen from what Neuralwatt reports: a chat request is ~1-100 J,
@@ -34,15 +35,15 @@ class Instruments:
         self.carbon = histogram("neuralwatt.carbon", "g", "Carbon emitted by a Neuralwatt request, g CO2e",
                                 CARBON_BUCKETS_G)
         self.cost = histogram("neuralwatt.cost", "USD", "Cost of a Neuralwatt request", COST_BUCKETS_USD)
-        self.duration = histogram("gen_ai.client.operation.duration", "s", "GenAI operation duration",
+        self.duration = histogram(GenAIMetrics.GEN_AI_CLIENT_OPERATION_DURATION, "s", "GenAI operation duration",
                                   DURATION_BUCKETS_S)
-        self.token_usage = histogram("gen_ai.client.token.usage", "{token}", "Number of input and output tokens used",
-                                     TOKEN_BUCKETS)
+        self.token_usage = histogram(GenAIMetrics.GEN_AI_CLIENT_TOKEN_USAGE, "{token}",
+                                     "Number of input and output tokens used", TOKEN_BUCKETS)
         self.time_to_first_chunk = histogram(
-            "gen_ai.client.operation.time_to_first_chunk", "s",
+            GenAIMetrics.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK, "s",
             "Time from the request to the first chunk with content, for streams", DURATION_BUCKETS_S)
         self.time_per_output_chunk = histogram(
-            "gen_ai.client.operation.time_per_output_chunk", "s",
+            GenAIMetrics.GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK, "s",
             "Time per output chunk after the first, for streams", TIME_PER_CHUNK_BUCKETS_S)
         self.energy_remaining: dict = {}
         self.allowance_remaining: dict = {}

@@ -25,13 +25,13 @@ ENERGY_REPORT_EVENT = "neuralwatt.energy.report"
 # Which API shape a call used (chat completions, responses, messages): operation names alone
 # do not tell them apart, and the dashboard groups by it.
 API_ATTRIBUTE = "neuralwatt.api"
-# Newer semantic-conventions releases name these; older ones (still allowed) do not.
-CACHE_READ_TOKENS = getattr(GenAI, "GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS", "gen_ai.usage.cache_read.input_tokens")
-CACHE_CREATION_TOKENS = getattr(GenAI, "GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS",
-                                "gen_ai.usage.cache_creation.input_tokens")
-REASONING_TOKENS = getattr(GenAI, "GEN_AI_USAGE_REASONING_OUTPUT_TOKENS", "gen_ai.usage.reasoning.output_tokens")
-TIME_TO_FIRST_CHUNK = getattr(GenAI, "GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK", "gen_ai.response.time_to_first_chunk")
-SCHEMA_URL = Schemas.V1_30_0.value
+CACHE_READ_TOKENS = GenAI.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS
+CACHE_CREATION_TOKENS = GenAI.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS
+REASONING_TOKENS = GenAI.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS
+TIME_TO_FIRST_CHUNK = GenAI.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK
+# The newest schema that opentelemetry-semantic-conventions 0.63b0 (our floor, the first release
+# naming everything we emit) provides.
+SCHEMA_URL = Schemas.V1_41_1.value
 
 def _count(value: Any) -> bool:
     return type(value) is int and 0 <= value < 2**63
