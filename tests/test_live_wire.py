@@ -260,3 +260,28 @@ def test_hostile_headers_give_bounded_valid_attributes():
     assert read.attributes["neuralwatt.mcr.stored_through"] == "123456789012345678901234"  # beyond int64: text
     assert "neuralwatt.mcr.weird.name" not in read.attributes
     assert len([k for k in read.attributes if k.startswith("neuralwatt.mcr.")]) == MAX_HEADERS
+
+
+async def test_async_flex_stream_and_repeated_reports(telemetry, aclient, emulator):
+    stream = await aclient.chat.completions.create(model=FLEX, messages=MESSAGES, stream=True,
+                                                   extra_headers=faults("repeated-energy"))
+    chunks = [chunk async for chunk in stream]
+
+    exchange = emulator.exchanges[-1]
+    assert [chunk.choices[0].delta.content for chunk in chunks[:3]] == [None, None, None]
+    span = telemetry.span()
+    assert_live_call(span, exchange, tier="flex")
+    assert [e.attributes["neuralwatt.energy.joules"] for e in span.events if e.name == "neuralwatt.energy.report"] \
+        == [report["energy_joules"] for report in exchange.energy_reports]
+    assert telemetry.total("neuralwatt.energy") == exchange.energy["energy_joules"]
+
+
+async def test_async_status_frames_are_recorded(telemetry, aclient, emulator):
+    stream = await aclient.chat.completions.create(model=LONG, messages=MESSAGES, stream=True,
+                                                   extra_headers=faults("mcr-status"))
+    chunks = [chunk async for chunk in stream]
+
+    assert [chunk.choices for chunk in chunks[:2]] == [None, None]
+    span = telemetry.span()
+    assert span.attributes["neuralwatt.mcr.status_events"] == 2
+    assert_live_call(span, emulator.exchanges[-1])
