@@ -87,7 +87,7 @@ class NeuralwattInstrumentor(BaseInstrumentor):
         capture = _flag(CAPTURE_CONTENT_ENV)
         hide = kwargs.get("hide_mcr_status")
         sse.options.hide_mcr_status = _flag(HIDE_MCR_STATUS_ENV) if hide is None else bool(hide)
-        state.endpoints = Endpoints(kwargs.get("hosts") or ())
+        state.endpoints = Endpoints(kwargs.get("hosts"))  # raises on a mistaken hosts= argument
         state.addresses = {}
         state.telemetry = Telemetry(kwargs.get("tracer_provider"), kwargs.get("meter_provider"), capture)
         for package in _TARGETS:

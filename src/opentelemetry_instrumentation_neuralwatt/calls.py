@@ -17,6 +17,7 @@ from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as Ge
 
 from . import sse
 from .endpoints import Endpoints
+from .energy import clean_text
 from .invocation import Invocation
 from .streams import AsyncStreamProxy, RawResponseProxy, StreamProxy
 from .telemetry import Telemetry
@@ -68,8 +69,7 @@ def begin(adapter: Any, operation: str, resource: Any, kwargs: dict) -> Optional
     try:
         client = resource._client
         host, port, traced = _address(client)
-        model = kwargs.get("model")
-        model = model if isinstance(model, str) else None
+        model = clean_text(kwargs.get("model"))
         attributes = None
         if traced:
             attributes = adapter.request_attributes(operation, model, host, port, kwargs, telemetry.capture_content)
@@ -89,7 +89,7 @@ def conversation_id(extra_headers: Any, client: Any) -> Optional[str]:
         if isinstance(headers, dict) and headers:
             for name, value in headers.items():
                 if isinstance(name, str) and name.lower() == CONVERSATION_HEADER and isinstance(value, str):
-                    return value[:256]
+                    return clean_text(value)
     return None
 
 
@@ -175,31 +175,43 @@ def client_targets(package: str) -> list:
             (module, "AsyncAPIClient._process_response", async_process_response_hook)]
 
 
+def failed(call: Invocation, error: BaseException) -> None:
+    """End a call the SDK raised on. Some errors carry the response (`.parse()` raising
+    LengthFinishReasonError keeps its `completion`): its energy is recorded with the error."""
+    completion = getattr(error, "completion", None)
+    if completion is not None:
+        try:
+            call.adapter.observe(call, completion)
+        except Exception:
+            logger.debug("neuralwatt: could not read the failed call's response", exc_info=True)
+        call.finish(error)
+    else:
+        call.end(error=error)
+
+
 def _call(call: Invocation, wrapped, args, kwargs):
     call.activate()
-    token = pending.set(call) if call.traced else None
+    token = pending.set(call)
     try:
         return wrapped(*args, **kwargs)
     except BaseException as error:
-        call.end(error=error)
+        failed(call, error)
         raise
     finally:
-        if token is not None:
-            pending.reset(token)
+        pending.reset(token)
         call.deactivate()
 
 
 async def _acall(call: Invocation, wrapped, args, kwargs):
     call.activate()
-    token = pending.set(call) if call.traced else None
+    token = pending.set(call)
     try:
         return await wrapped(*args, **kwargs)
     except BaseException as error:
-        call.end(error=error)
+        failed(call, error)
         raise
     finally:
-        if token is not None:
-            pending.reset(token)
+        pending.reset(token)
         call.deactivate()
 
 

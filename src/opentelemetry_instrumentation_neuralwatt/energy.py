@@ -93,6 +93,8 @@ def load_payload(raw: Any) -> Optional[dict]:
         return None
     try:
         value = json.loads(raw)
+    except RecursionError:  # nested deeper than the parser goes: keep the shallow members
+        value = _shallow_members(raw)
     except ValueError as error:
         logger.debug("neuralwatt: dropped malformed payload JSON: %s", error)
         return None
@@ -100,6 +102,35 @@ def load_payload(raw: Any) -> Optional[dict]:
         logger.debug("neuralwatt: dropped a payload that is not a JSON object")
         return None
     return value
+
+
+def _shallow_members(raw: str) -> Optional[dict]:
+    """The members of a JSON object whose values parse, leaving out those nested too deep: a
+    hostile payload cannot take a valid `energy_joules` down with it."""
+    text = raw.strip()
+    if not text.startswith("{"):
+        return None
+    members, depth, start, in_string, escaped = {}, 0, 1, False, False
+    for index, char in enumerate(text):
+        if in_string:
+            escaped, in_string = (False, True) if escaped else (char == "\\", char != '"')
+            continue
+        if char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+        if (char == "," and depth == 1) or depth == 0:
+            member = text[start:index]
+            start = index + 1
+            try:
+                members.update(json.loads("{" + member + "}"))
+            except (ValueError, RecursionError):
+                pass  # this member alone: dropped
+            if depth == 0:
+                break
+    return members
 
 
 def _number(value: Any, low: float, high: float) -> Optional[float]:
@@ -115,6 +146,19 @@ def _number(value: Any, low: float, high: float) -> Optional[float]:
     return value if low <= value <= high else None
 
 
+def clean_text(value: Any, limit: int = MAX_STRING_CHARS) -> Optional[str]:
+    """A string as an attribute can carry it: cut to `limit`, and text that is not valid UTF-8
+    (lone surrogates, which exporters refuse) has those characters replaced by "?"."""
+    if not isinstance(value, str):
+        return None
+    value = value[:limit]
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = value.encode("utf-8", "replace").decode("utf-8")
+    return value
+
+
 def _scalar(value: Any) -> Optional[AttributeValue]:
     if isinstance(value, bool):
         return value
@@ -123,7 +167,7 @@ def _scalar(value: Any) -> Optional[AttributeValue]:
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, str):
-        return value[:MAX_STRING_CHARS]
+        return clean_text(value)
     return None
 
 
@@ -194,7 +238,7 @@ def measurement(energy: Any = None, cost: Any = None) -> Optional[Measurement]:
                     out.drop(name)
             elif name in _ENERGY_STRINGS:
                 if isinstance(value, str) and value:
-                    out.attributes[_ENERGY_STRINGS[name]] = value[:MAX_STRING_CHARS]
+                    out.attributes[_ENERGY_STRINGS[name]] = clean_text(value)
                 else:
                     out.drop(name)
             else:

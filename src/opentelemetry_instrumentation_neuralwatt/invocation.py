@@ -80,8 +80,11 @@ class Invocation:
     # -- the span is current while the SDK sends the request, so HTTP spans nest under it --
     def activate(self) -> None:
         # A no-op tracer's invalid span is not made current: it would hide the caller's span.
-        if self.span is not None and not self.adopted and self.span.get_span_context().is_valid:
-            self._token = context.attach(trace.set_span_in_context(self.span))
+        try:
+            if self.span is not None and not self.adopted and self.span.get_span_context().is_valid:
+                self._token = context.attach(trace.set_span_in_context(self.span))
+        except Exception:  # a tracer whose spans raise costs the user's call nothing
+            logger.debug("neuralwatt: could not make the span current", exc_info=True)
 
     def deactivate(self) -> None:
         if self._token is not None:
@@ -101,7 +104,7 @@ class Invocation:
             self._read_headers = ResponseHeaders(self.headers)
         return self._read_headers
 
-    def finish(self) -> None:
+    def finish(self, error: Optional[BaseException] = None) -> None:
         """End with everything the response reported: energy and cost from the body, a data
         chunk or the stream's comments, the cost headers when the body had none."""
         if self.ended:
@@ -113,7 +116,7 @@ class Invocation:
         except Exception:
             logger.debug("neuralwatt: could not read the reported energy", exc_info=True)
             found = None
-        self.end(found)
+        self.end(found, error)
 
     def end(self, found: Optional[Measurement] = None, error: Optional[BaseException] = None) -> None:
         """Record the span attributes and metrics, once; later calls do nothing."""

@@ -10,6 +10,8 @@ import math
 import re
 from typing import Any, Optional
 
+from .energy import clean_text
+
 MCR_PREFIX = "neuralwatt.mcr."
 SERVICE_TIER = "neuralwatt.response.service_tier"
 STATUS_EVENTS = "neuralwatt.mcr.status_events"
@@ -53,7 +55,7 @@ def _scalar(value: Any) -> Any:
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, str):
-        return value[:MAX_TEXT]
+        return clean_text(value)
     return None
 
 
@@ -115,6 +117,11 @@ class ResponseHeaders:
             return 0
         self.attributes[MCR_PREFIX + name] = int(value) if _INTEGER.match(value) else value[:MAX_TEXT]
         return 1
+
+
+def looks_like_neuralwatt(headers: Any) -> bool:
+    """Whether a response's headers carry Neuralwatt's energy or MCR headers."""
+    return any(name[:9] == b"x-energy-" or name[:6] == b"x-mcr-" for name, _ in _lowered(headers))
 
 
 def session_attributes(payload: Any) -> dict:

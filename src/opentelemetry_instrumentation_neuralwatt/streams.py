@@ -7,6 +7,7 @@ decoder (see `sse.py`). Each chunk or event goes to the call's adapter to read.
 
 from __future__ import annotations
 
+import copy
 import inspect
 import logging
 import time
@@ -37,7 +38,21 @@ def _observe(call: Invocation, chunk: Any) -> None:
         logger.debug("neuralwatt: could not read a chunk", exc_info=True)
 
 
-class StreamProxy(wrapt.ObjectProxy):
+class _Copyable:
+    """`copy.copy` gives another proxy of a copy (ending the same call, once); deep copies and
+    pickling work, or fail, exactly as the SDK's own object does (wrapt's proxy refuses them)."""
+
+    def __copy__(self):
+        return type(self)(copy.copy(self.__wrapped__), self._self_invocation)
+
+    def __deepcopy__(self, memo):
+        return copy.deepcopy(self.__wrapped__, memo)
+
+    def __reduce_ex__(self, protocol):
+        return self.__wrapped__.__reduce_ex__(protocol)
+
+
+class StreamProxy(_Copyable, wrapt.ObjectProxy):
     """A `Stream` that ends its request's span exactly once, however the stream ends."""
 
     def __init__(self, stream, invocation: Invocation):
@@ -95,7 +110,7 @@ class StreamProxy(wrapt.ObjectProxy):
             pass
 
 
-class AsyncStreamProxy(wrapt.ObjectProxy):
+class AsyncStreamProxy(_Copyable, wrapt.ObjectProxy):
     """An `AsyncStream` that ends its request's span exactly once, however the stream ends."""
 
     def __init__(self, stream, invocation: Invocation):
@@ -156,7 +171,7 @@ class AsyncStreamProxy(wrapt.ObjectProxy):
             pass
 
 
-class RawResponseProxy(wrapt.ObjectProxy):
+class RawResponseProxy(_Copyable, wrapt.ObjectProxy):
     """A `with_raw_response` stream or a `with_streaming_response` response.
 
     The span passes to whatever `.parse()` builds (a stream proxy or a parsed model); a raw

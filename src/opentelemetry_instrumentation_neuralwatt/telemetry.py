@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 import time
 from typing import Any, Optional
 
@@ -16,9 +18,11 @@ from opentelemetry.semconv.schemas import Schemas
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from . import content, livewire, sse
-from .energy import Measurement
+from .energy import Measurement, clean_text
 from .instruments import Instruments
 from .version import __version__
+
+logger = logging.getLogger(__name__)
 
 PROVIDER = "neuralwatt"
 ENERGY_REPORT_EVENT = "neuralwatt.energy.report"
@@ -61,7 +65,7 @@ class Telemetry:
         if call.request_model:
             metric_attributes[GenAI.GEN_AI_REQUEST_MODEL] = call.request_model
         if isinstance(call.response_model, str):
-            metric_attributes[GenAI.GEN_AI_RESPONSE_MODEL] = call.response_model
+            metric_attributes[GenAI.GEN_AI_RESPONSE_MODEL] = clean_text(call.response_model)
         if call.port:
             metric_attributes[server_attributes.SERVER_PORT] = call.port
 
@@ -76,6 +80,7 @@ class Telemetry:
                     instrument.record(value, metric_attributes, context)
 
         if span is None:  # not a Neuralwatt endpoint: its energy is counted, nothing else is ours
+            _warn_if_neuralwatt(call, found)
             return
         headers = call.response_headers()
         if headers is not None:
@@ -109,7 +114,7 @@ class Telemetry:
                 attributes[TIME_TO_FIRST_CHUNK] = first_chunk
             if error is not None and not call.adopted:  # the SDK records errors on its own span
                 attributes[error_attributes.ERROR_TYPE] = type(error).__qualname__
-                span.set_status(Status(StatusCode.ERROR, str(error)[:512]))
+                span.set_status(Status(StatusCode.ERROR, scrub(str(error))[:512]))
             span.set_attributes(attributes)
         if not call.adopted:
             span.end()
@@ -124,6 +129,33 @@ class Telemetry:
             allowance = body if body is not None else allowance
         if allowance is not None:
             self.instruments.allowance_remaining[host] = allowance
+
+
+# API keys and bearer tokens a server may echo in an error message never reach a span.
+_SECRET = re.compile(r"(sk-[A-Za-z0-9_\-]{6,}|(?i:bearer)\s+[A-Za-z0-9._~+/\-]+=*|(?i:api[_-]?key)[\"']?\s*[:=]\s*[\"']?[^\s\"',}]+)")
+
+
+def scrub(text: str) -> str:
+    return _SECRET.sub("[redacted]", text)
+
+
+_warned: set = set()
+
+
+def _warn_if_neuralwatt(call, found: Optional[Measurement]) -> None:
+    """Say so, once per host and process, when a host that is not listed answers like Neuralwatt:
+    its calls get no span, which nobody would otherwise notice."""
+    where = f"{call.host}:{call.port}" if call.port else call.host
+    if where in _warned or len(_warned) > 1024:
+        return
+    if found is None and (call.headers is None or not livewire.looks_like_neuralwatt(call.headers)):
+        return
+    _warned.add(where)
+    logger.warning(
+        "neuralwatt: %s answers like a Neuralwatt endpoint (it reports energy) but is not listed as one, "
+        "so its calls get no span (their energy still reaches the metrics). List it with "
+        "NeuralwattInstrumentor().instrument(hosts=[%r]) or OTEL_INSTRUMENTATION_NEURALWATT_HOSTS=%s",
+        where, where, where)
 
 
 def live_wire(call, span, attributes: dict) -> None:
@@ -148,12 +180,13 @@ def live_wire(call, span, attributes: dict) -> None:
 
 def response_attributes(call) -> dict:
     attributes = {}
-    if isinstance(call.response_model, str):
-        attributes[GenAI.GEN_AI_RESPONSE_MODEL] = call.response_model
-    if isinstance(call.response_id, str):
-        attributes[GenAI.GEN_AI_RESPONSE_ID] = call.response_id
+    for attribute, value in ((GenAI.GEN_AI_RESPONSE_MODEL, call.response_model),
+                             (GenAI.GEN_AI_RESPONSE_ID, call.response_id)):
+        value = clean_text(value)
+        if value:
+            attributes[attribute] = value
     if call.finish_reasons:
-        attributes[GenAI.GEN_AI_RESPONSE_FINISH_REASONS] = [str(r) for r in call.finish_reasons]
+        attributes[GenAI.GEN_AI_RESPONSE_FINISH_REASONS] = [clean_text(str(r)) for r in call.finish_reasons]
     for attribute, count in (
         (GenAI.GEN_AI_USAGE_INPUT_TOKENS, call.input_tokens),
         (GenAI.GEN_AI_USAGE_OUTPUT_TOKENS, call.output_tokens),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import math
 from functools import lru_cache
 from typing import Any, NamedTuple, Optional
 
@@ -101,8 +102,9 @@ def request_attributes(api: str, operation: str, model: Optional[str], host: str
         attributes[server_attributes.SERVER_PORT] = port
     for name, attribute in REQUEST_PARAMETERS.items():
         value = kwargs.get(name)
-        # SDK "omit" sentinels and None are not values.
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        # SDK "omit" sentinels and None are not values; nor are ints beyond int64 or NaN, which
+        # exporters refuse (dropped).
+        if type(value) is int and -(2**63) <= value < 2**63 or type(value) is float and math.isfinite(value):
             attributes[attribute] = value
     if kwargs.get("stream") is True:
         attributes[GenAI.GEN_AI_REQUEST_STREAM] = True
@@ -111,11 +113,15 @@ def request_attributes(api: str, operation: str, model: Optional[str], host: str
     return attributes
 
 
+MAX_LIST = 1000  # entries in any list attribute (a response may carry thousands of choices)
+
+
 def add_finish_reason(call: Any, reason: Any) -> None:
     if reason:
         if call.finish_reasons is None:
             call.finish_reasons = []
-        call.finish_reasons.append(reason)
+        if len(call.finish_reasons) < MAX_LIST:
+            call.finish_reasons.append(reason)
 
 
 def keep_text(call: Any, index: Any, text: Any) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 from .. import content
 from ..calls import async_wrapper, sync_wrapper
-from .base import Adapter, add_finish_reason, get, keep_energy, keep_text, request_attributes
+from .base import MAX_LIST, Adapter, add_finish_reason, get, keep_energy, keep_text, request_attributes
 
 
 class OpenAIChat(Adapter):
@@ -54,7 +54,7 @@ class OpenAIChat(Adapter):
         (it runs for every chunk); any other shape falls back to the general reader."""
         try:
             _observe_model(call, chunk)
-        except AttributeError:
+        except (AttributeError, TypeError):  # not an SDK model, or `choices` that is no list
             _observe_any(call, chunk)
 
 
@@ -87,8 +87,8 @@ def _observe_any(call: Any, chunk: Any) -> None:
         call.response_id = get(chunk, "id")
         call.response_model = get(chunk, "model")
     choices = get(chunk, "choices")
-    if choices:
-        for choice in choices:
+    if isinstance(choices, (list, tuple)):
+        for choice in choices[:MAX_LIST]:
             add_finish_reason(call, get(choice, "finish_reason"))
             if call.output_text is not None:
                 _keep_output(call, choice)

@@ -32,6 +32,11 @@ FAULTS = {
     "mcr-status-text": "an `event: mcr-status` frame whose data is plain text, not JSON",
     "repeated-energy": "two `: energy` comments: a valid one, then a second valid one",
     "malformed-second-energy": "a valid `: energy` comment followed by a malformed one",
+    "length": 'the answer stops for length: finish_reason "length"',
+    "null-choices": '`"choices": null` beside a valid energy object (non-streaming)',
+    "many-choices": "5,000 choices in one answer (non-streaming)",
+    "hostile-fields": "usage beyond int64, a model name and id with a lone surrogate (non-streaming)",
+    "deep-energy": "an energy comment with a member nested 3,000 deep beside valid fields",
 }
 
 

@@ -106,6 +106,9 @@ class Handler(BaseHTTPRequestHandler):
                 if status == 429:  # as the live service: an empty body and rate-limit headers
                     self._send_empty(429, {**retry, "x-ratelimit-limit-requests": "60",
                                            "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "1s"})
+                elif status == 401:  # as real services do: the message echoes the key it got
+                    key = self.headers.get("Authorization", "").removeprefix("Bearer ") or self.headers.get("x-api-key")
+                    self._send_json(401, {"error": {"message": f"Incorrect API key provided: {key}.", "type": kind}})
                 else:
                     self._send_json(status, {"error": {"message": f"emulated {status}", "type": kind}}, retry)
                 return True
@@ -183,6 +186,8 @@ class Handler(BaseHTTPRequestHandler):
             self._write(b': energy {"energy_joules": 99.0, "avg_power' + newline)
             return
         payload = json.dumps(exchange.energy).encode()
+        if "deep-energy" in faults:  # deeper than a recursive JSON parser goes
+            payload = payload[:-1] + b', "deep": ' + b"[" * 3000 + b"]" * 3000 + b"}"
         if "malformed-energy" in faults:
             payload = payload[: len(payload) // 2]
             exchange.energy = payload.decode()

@@ -48,9 +48,17 @@ def _stream(turn: Turn, kind: str, chunks: list) -> Answer:
 
 def _whole(turn: Turn, kind: str, choices: list) -> Answer:
     exchange = turn.exchange
-    return Answer(body=turn.with_energy({"id": exchange.response_id, "created": CREATED, "object": kind,
-                                         "choices": choices, "model": exchange.model, "usage": _usage(turn),
-                                         "service_tier": exchange.service_tier}))
+    body = {"id": exchange.response_id, "created": CREATED, "object": kind, "choices": choices,
+            "model": exchange.model, "usage": _usage(turn), "service_tier": exchange.service_tier}
+    faults = exchange.faults
+    if "null-choices" in faults:
+        body["choices"] = None
+    if "many-choices" in faults:
+        body["choices"] = [{**choices[0], "index": i} for i in range(5000)]
+    if "hostile-fields" in faults:
+        body.update(model="gpt-\ud800-oss", id="chatcmpl-\udfff")
+        body["usage"] = {**body["usage"], "prompt_tokens": 2**70, "completion_tokens": -(2**70)}
+    return Answer(body=turn.with_energy(body))
 
 
 def chat(turn: Turn) -> Answer:
@@ -58,7 +66,7 @@ def chat(turn: Turn) -> Answer:
     words = turn.words(body.get("messages", []), "chatcmpl-", CHAT_MODEL,
                        body.get("max_tokens") or body.get("max_completion_tokens"))
     tool = _tool_to_call(body)
-    finish = "tool_calls" if tool else "stop"
+    finish = "tool_calls" if tool else ("length" if "length" in turn.exchange.faults else "stop")
     if body.get("stream"):
         chunks = [{"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}]
         if tool:
