@@ -265,3 +265,40 @@ def test_stream_duration_covers_the_whole_stream(telemetry, client, emulator):
     (point,) = telemetry.points("gen_ai.client.operation.duration").values()
     # the emulator sleeps 50 ms after each chunk: the duration includes every one of them
     assert point.sum >= 0.05 * chunk_count
+
+
+def test_the_stream_helper_left_early_ends_its_span_when_the_with_exits(telemetry, client, emulator):
+    gc.disable()
+    try:
+        with helpers(client).stream(model=MODEL, messages=MESSAGES) as events:
+            for index, _ in enumerate(events):
+                if index == 2:
+                    break
+            assert telemetry.spans() == []
+        span = telemetry.span()  # ended by leaving the `with`, not by the garbage collector
+    finally:
+        gc.enable()
+    assert span.status.status_code is StatusCode.UNSET
+    assert span.attributes["gen_ai.response.id"] == emulator.exchanges[-1].response_id
+    assert neuralwatt_attributes(span) == header_cost_attributes(emulator.exchanges[-1])
+
+
+async def test_the_async_stream_helper_left_early_ends_its_span(telemetry, aclient, emulator):
+    gc.disable()
+    try:
+        async with helpers(aclient).stream(model=MODEL, messages=MESSAGES) as events:
+            async for _ in events:
+                break
+        span = telemetry.span()
+    finally:
+        gc.enable()
+    assert span.attributes["gen_ai.response.id"] == emulator.exchanges[-1].response_id
+
+
+def test_the_stream_helper_read_to_the_end_has_the_energy(telemetry, client, emulator):
+    with helpers(client).stream(model=MODEL, messages=MESSAGES, stream_options=USAGE) as events:
+        final = events.get_final_completion()
+
+    exchange = emulator.exchanges[-1]
+    assert final.id == exchange.response_id
+    assert_full_stream_span(telemetry.span(), exchange)

@@ -52,12 +52,45 @@ class _Copyable:
         return self.__wrapped__.__reduce_ex__(protocol)
 
 
+class _ClosingResponse(wrapt.ObjectProxy):
+    """A stream's HTTP response: closing it ends the stream's call. The SDK's stream helpers
+    (`chat.completions.stream()`) close a stream left early through its `.response`."""
+
+    def __init__(self, response, invocation: Invocation):
+        super().__init__(response)
+        self._self_invocation = invocation
+
+    def close(self):
+        try:
+            return self.__wrapped__.close()
+        finally:
+            finish_stream(self._self_invocation)
+
+    async def aclose(self):
+        try:
+            return await self.__wrapped__.aclose()
+        finally:
+            finish_stream(self._self_invocation)
+
+
+def _closing_response(proxy) -> Any:
+    response = proxy._self_response
+    if response is None:
+        response = proxy._self_response = _ClosingResponse(proxy.__wrapped__.response, proxy._self_invocation)
+    return response
+
+
 class StreamProxy(_Copyable, wrapt.ObjectProxy):
     """A `Stream` that ends its request's span exactly once, however the stream ends."""
 
     def __init__(self, stream, invocation: Invocation):
         super().__init__(stream)
         self._self_invocation = invocation
+        self._self_response = None
+
+    @property
+    def response(self):
+        return _closing_response(self)
 
     def __iter__(self):
         # A generator over the SDK's own iteration: the cheapest per-chunk path. Its
@@ -116,6 +149,11 @@ class AsyncStreamProxy(_Copyable, wrapt.ObjectProxy):
     def __init__(self, stream, invocation: Invocation):
         super().__init__(stream)
         self._self_invocation = invocation
+        self._self_response = None
+
+    @property
+    def response(self):
+        return _closing_response(self)
 
     async def __aiter__(self):
         invocation, stream = self._self_invocation, self.__wrapped__
