@@ -185,3 +185,41 @@ def test_energy_report_rejects_a_bad_since(llm_cli):
     result = llm_cli("neuralwatt", "energy", "--since", "last tuesday", ok=False)
     assert result.exit_code == 2
     assert "neither a date/time" in result.output
+
+
+APP = """
+import sys
+import openai
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry_instrumentation_neuralwatt import NeuralwattInstrumentor
+from opentelemetry_instrumentation_neuralwatt.emulator import NeuralwattEmulator
+
+exporter, provider = InMemorySpanExporter(), TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+with NeuralwattEmulator(seed=1) as emulator:
+    def app():
+        NeuralwattInstrumentor().instrument(tracer_provider=provider, hosts=[f"127.0.0.1:{emulator.port}"])
+    def plugin():
+        from opentelemetry_instrumentation_neuralwatt import llm_plugin  # activates on import
+    for step in sys.argv[1:]:
+        {"app": app, "plugin": plugin}[step]()
+    client = openai.OpenAI(base_url=emulator.base_url, api_key="k")
+    list(client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}], stream=True))
+    (span,) = exporter.get_finished_spans()
+    print(span.attributes["neuralwatt.energy.joules"] == emulator.exchanges[-1].energy["energy_joules"])
+"""
+
+
+@pytest.mark.parametrize("order", [["plugin", "app"], ["app", "plugin"]], ids=["plugin-first", "app-first"])
+def test_the_applications_own_instrument_call_wins_over_the_plugin(order, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "LLM_USER_PATH": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", APP, *order], capture_output=True, text=True, timeout=60, env=env)
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"

@@ -71,6 +71,18 @@ class NeuralwattInstrumentor(BaseInstrumentor):
     frames from the user's iteration; OTEL_INSTRUMENTATION_NEURALWATT_HIDE_MCR_STATUS).
     """
 
+    # True while the instrumentation was switched on by the `llm` plugin rather than by the
+    # application: an explicit `instrument(...)` then replaces it, with its providers and options.
+    _implicit = False
+
+    def instrument(self, **kwargs):
+        implicit = bool(kwargs.pop("_implicit", False))
+        if self.is_instrumented_by_opentelemetry and NeuralwattInstrumentor._implicit and not implicit:
+            self.uninstrument()
+        if not self.is_instrumented_by_opentelemetry:
+            NeuralwattInstrumentor._implicit = implicit
+        return super().instrument(**kwargs)
+
     def instrumentation_dependencies(self) -> Collection[str]:
         # Either SDK is enough: the requirement of each one installed, or all of them (a
         # conflict, so nothing is instrumented) when none is.

@@ -184,7 +184,7 @@ def activate() -> None:
     try:
         instrumentor = NeuralwattInstrumentor()
         if not instrumentor.is_instrumented_by_opentelemetry:
-            instrumentor.instrument()
+            instrumentor.instrument(_implicit=True)  # an application's own instrument() replaces it
         llm_energy.wrap_llm_models()
     except Exception:
         logger.debug("neuralwatt: could not activate energy capture for llm", exc_info=True)
