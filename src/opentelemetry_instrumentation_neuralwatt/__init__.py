@@ -27,7 +27,8 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
 from . import sse
 from .adapters import ADAPTERS
-from .calls import client_targets, state
+from .calls import state
+from .client_hooks import client_targets
 from .endpoints import Endpoints
 from .package import _instruments_any
 from .patching import unwrap, wrap

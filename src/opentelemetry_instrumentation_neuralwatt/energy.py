@@ -7,25 +7,24 @@ what is left becomes span attributes and metric values that are always valid.
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import re
 from types import MappingProxyType
-from typing import Any, Mapping, NamedTuple, Optional, Union
+from typing import Any, Mapping, NamedTuple, Optional
+
+# Re-exported: the validation of single values lives in payload.py.
+from .payload import MAX_PAYLOAD_CHARS, AttributeValue, clean_text, load_payload, number, scalar
+
+__all__ = ["MAX_PAYLOAD_CHARS", "Measurement", "clean_text", "load_payload", "measurement", "select"]
 
 logger = logging.getLogger(__name__)
 
-AttributeValue = Union[str, bool, int, float]
 
-# Longest energy/cost JSON we parse: real payloads are a few hundred bytes.
-MAX_PAYLOAD_CHARS = 16_384
 # Unknown fields become attributes too, but only so many, with short names and values. Known
 # fields never count against this bound, whatever their order on the wire; `energy.mcr` (Managed
 # Context Runtime metrics, ~20 keys, "field set may evolve") has a bound of its own.
 MAX_EXTRA_FIELDS = 64
 MAX_MCR_FIELDS = 64
-MAX_STRING_CHARS = 256
 # Attribute names made from wire names: lower-case, digits and underscores, nothing else (\Z,
 # not $, which would let a trailing newline through).
 _FIELD_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}\Z")
@@ -82,95 +81,6 @@ class Measurement(NamedTuple):
     cost: Optional[dict] = None
 
 
-def load_payload(raw: Any) -> Optional[dict]:
-    """A JSON object from raw payload text (or an already decoded dict), else None."""
-    if isinstance(raw, dict):
-        return raw
-    if not isinstance(raw, str):
-        return None
-    if len(raw) > MAX_PAYLOAD_CHARS:
-        logger.debug("neuralwatt: dropped a %d-character payload (limit %d)", len(raw), MAX_PAYLOAD_CHARS)
-        return None
-    try:
-        value = json.loads(raw)
-    except RecursionError:  # nested deeper than the parser goes: keep the shallow members
-        value = _shallow_members(raw)
-    except ValueError as error:
-        logger.debug("neuralwatt: dropped malformed payload JSON: %s", error)
-        return None
-    if not isinstance(value, dict):
-        logger.debug("neuralwatt: dropped a payload that is not a JSON object")
-        return None
-    return value
-
-
-def _shallow_members(raw: str) -> Optional[dict]:
-    """The members of a JSON object whose values parse, leaving out those nested too deep: a
-    hostile payload cannot take a valid `energy_joules` down with it."""
-    text = raw.strip()
-    if not text.startswith("{"):
-        return None
-    members, depth, start, in_string, escaped = {}, 0, 1, False, False
-    for index, char in enumerate(text):
-        if in_string:
-            escaped, in_string = (False, True) if escaped else (char == "\\", char != '"')
-            continue
-        if char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-        elif char in "]}":
-            depth -= 1
-        if (char == "," and depth == 1) or depth == 0:
-            member = text[start:index]
-            start = index + 1
-            try:
-                members.update(json.loads("{" + member + "}"))
-            except (ValueError, RecursionError):
-                pass  # this member alone: dropped
-            if depth == 0:
-                break
-    return members
-
-
-def _number(value: Any, low: float, high: float) -> Optional[float]:
-    # Exact types: JSON true/false are bools, never measurements. The bounds are finite, so
-    # the comparison also rejects NaN and infinities.
-    kind = type(value)
-    if kind is int:
-        if not low <= value <= high:  # compared as int first: a 400-digit int overflows float()
-            return None
-        value = float(value)
-    elif kind is not float:
-        return None
-    return value if low <= value <= high else None
-
-
-def clean_text(value: Any, limit: int = MAX_STRING_CHARS) -> Optional[str]:
-    """A string as an attribute can carry it: cut to `limit`, and text that is not valid UTF-8
-    (lone surrogates, which exporters refuse) has those characters replaced by "?"."""
-    if not isinstance(value, str):
-        return None
-    value = value[:limit]
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        value = value.encode("utf-8", "replace").decode("utf-8")
-    return value
-
-
-def _scalar(value: Any) -> Optional[AttributeValue]:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        return value if -(2**63) <= value < 2**63 else None
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, str):
-        return clean_text(value)
-    return None
-
-
 class _Builder:
     """Collects valid attributes and remembers what was dropped, for one debug line."""
 
@@ -192,13 +102,13 @@ class _Builder:
             for inner_name, inner_value in list(value.items())[:4 * MAX_MCR_FIELDS]:
                 self.extra(f"{prefix}{name}.", inner_name, inner_value, nested=True)
             return
-        scalar = _scalar(value)
+        valid = scalar(value)
         left = self.budgets.get(prefix, MAX_MCR_FIELDS if nested else MAX_EXTRA_FIELDS)
-        if scalar is None or left <= 0:
+        if valid is None or left <= 0:
             self.drop(name)
             return
         self.budgets[prefix] = left - 1
-        self.attributes[prefix + name] = scalar
+        self.attributes[prefix + name] = valid
 
 
 def measurement(energy: Any = None, cost: Any = None) -> Optional[Measurement]:
@@ -224,13 +134,13 @@ def measurement(energy: Any = None, cost: Any = None) -> Optional[Measurement]:
                 continue
             if name in _ENERGY_NUMBERS:
                 attribute, high = _ENERGY_NUMBERS[name]
-                number = _number(value, 0.0, high)
+                checked = number(value, 0.0, high)
                 # An unmeasured request may still carry placeholder zeros: they are not data.
-                if number is None or measured is False:
+                if checked is None or measured is False:
                     out.drop(name)
                     continue
-                out.attributes[attribute] = number
-                values[name] = number
+                out.attributes[attribute] = checked
+                values[name] = checked
             elif name in _ENERGY_BOOLEANS:
                 if isinstance(value, bool):
                     out.attributes[_ENERGY_BOOLEANS[name]] = value
@@ -248,13 +158,13 @@ def measurement(energy: Any = None, cost: Any = None) -> Optional[Measurement]:
     if cost is not None:
         for name, value in cost.items():
             if name in _COST_NUMBERS:
-                number = _number(value, *_COST_NUMBERS[name])
-                if number is None:
+                checked = number(value, *_COST_NUMBERS[name])
+                if checked is None:
                     out.drop(f"cost.{name}")
                     continue
-                out.attributes[COST_PREFIX + name] = number
+                out.attributes[COST_PREFIX + name] = checked
                 if name == "request_cost_usd":
-                    cost_usd = number
+                    cost_usd = checked
             else:
                 out.extra(COST_PREFIX, name, value)
 

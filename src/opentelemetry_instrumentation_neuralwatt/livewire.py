@@ -10,7 +10,7 @@ import math
 import re
 from typing import Any, Optional
 
-from .energy import clean_text
+from .payload import clean_text
 
 MCR_PREFIX = "neuralwatt.mcr."
 SERVICE_TIER = "neuralwatt.response.service_tier"

@@ -1,4 +1,4 @@
-"""The proxies that hand a stream or raw response to the user and end its call exactly once.
+"""The proxies that hand a stream to the user and end its call exactly once.
 
 A stream ends when it is exhausted, fails, is closed (directly, by a `with` block, or by
 `with_streaming_response`), or is garbage collected; its energy is read from the stream's own
@@ -8,7 +8,6 @@ decoder (see `sse.py`). Each chunk or event goes to the call's adapter to read.
 from __future__ import annotations
 
 import copy
-import inspect
 import logging
 import time
 from typing import Any
@@ -205,60 +204,5 @@ class AsyncStreamProxy(_Copyable, wrapt.ObjectProxy):
     def __del__(self):
         try:
             finish_stream(self._self_invocation)
-        except Exception:  # pragma: no cover - interpreter shutdown
-            pass
-
-
-class RawResponseProxy(_Copyable, wrapt.ObjectProxy):
-    """A `with_raw_response` stream or a `with_streaming_response` response.
-
-    The span passes to whatever `.parse()` builds (a stream proxy or a parsed model); a raw
-    response that is closed or collected before `.parse()` ends the span without energy.
-    """
-
-    def __init__(self, raw, invocation: Invocation):
-        super().__init__(raw)
-        self._self_invocation = invocation
-        self._self_parsed = None  # (what the SDK parsed, what we handed out)
-
-    def parse(self, *args, **kwargs):
-        parsed = self.__wrapped__.parse(*args, **kwargs)
-        if inspect.isawaitable(parsed):  # AsyncAPIResponse.parse is a coroutine
-            return self._self_parse_later(parsed)
-        return self._self_hand_over(parsed)
-
-    async def _self_parse_later(self, pending):
-        return self._self_hand_over(await pending)
-
-    def _self_hand_over(self, parsed):
-        # The SDK caches parse() results: hand out the same proxy for the same object.
-        if self._self_parsed is not None and self._self_parsed[0] is parsed:
-            return self._self_parsed[1]
-        from .calls import take  # calls imports this module
-
-        handed = take(self._self_invocation, parsed)
-        self._self_parsed = (parsed, handed)
-        return handed
-
-    def close(self):
-        result = self.__wrapped__.close()
-        if inspect.isawaitable(result):
-            return self._self_close_later(result)
-        self._self_release()
-        return result
-
-    async def _self_close_later(self, pending):
-        try:
-            return await pending
-        finally:
-            self._self_release()
-
-    def _self_release(self):
-        if self._self_parsed is None:
-            self._self_invocation.end()
-
-    def __del__(self):
-        try:
-            self._self_release()
         except Exception:  # pragma: no cover - interpreter shutdown
             pass

@@ -18,7 +18,8 @@ from opentelemetry.semconv.schemas import Schemas
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from . import content, livewire, sse
-from .energy import Measurement, clean_text
+from .energy import Measurement
+from .payload import clean_text
 from .instruments import Instruments
 from .version import __version__
 

@@ -37,7 +37,7 @@ class AnthropicMessages(Adapter):
             # `messages.stream()` posts through its own request function, not `create`.
             (messages, "Messages.stream", self._stream_helper),
             (messages, "AsyncMessages.stream", self._async_stream_helper),
-            # Where the SDK's own span is current: adopt it (`calls.process_response_hook` then
+            # Where the SDK's own span is current: adopt it (`client_hooks.process_response_hook` then
             # reads whole responses before the SDK ends it).
             (client, "SyncAPIClient._request", _adopt_sdk_span),
             (client, "AsyncAPIClient._request", _async_adopt_sdk_span),

@@ -1,0 +1,106 @@
+"""Untrusted payload text and values: JSON objects parsed within bounds, numbers and strings made
+valid attribute values. Used for the energy and cost payloads and everything else the wire sends."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from typing import Any, Optional, Union
+
+logger = logging.getLogger(__name__)
+
+AttributeValue = Union[str, bool, int, float]
+
+# Longest energy/cost JSON we parse: real payloads are a few hundred bytes.
+MAX_PAYLOAD_CHARS = 16_384
+MAX_STRING_CHARS = 256
+
+
+def load_payload(raw: Any) -> Optional[dict]:
+    """A JSON object from raw payload text (or an already decoded dict), else None."""
+    if isinstance(raw, dict):
+        return raw
+    if not isinstance(raw, str):
+        return None
+    if len(raw) > MAX_PAYLOAD_CHARS:
+        logger.debug("neuralwatt: dropped a %d-character payload (limit %d)", len(raw), MAX_PAYLOAD_CHARS)
+        return None
+    try:
+        value = json.loads(raw)
+    except RecursionError:  # nested deeper than the parser goes: keep the shallow members
+        value = _shallow_members(raw)
+    except ValueError as error:
+        logger.debug("neuralwatt: dropped malformed payload JSON: %s", error)
+        return None
+    if not isinstance(value, dict):
+        logger.debug("neuralwatt: dropped a payload that is not a JSON object")
+        return None
+    return value
+
+
+def _shallow_members(raw: str) -> Optional[dict]:
+    """The members of a JSON object whose values parse, leaving out those nested too deep: a
+    hostile payload cannot take a valid `energy_joules` down with it."""
+    text = raw.strip()
+    if not text.startswith("{"):
+        return None
+    members, depth, start, in_string, escaped = {}, 0, 1, False, False
+    for index, char in enumerate(text):
+        if in_string:
+            escaped, in_string = (False, True) if escaped else (char == "\\", char != '"')
+            continue
+        if char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+        if (char == "," and depth == 1) or depth == 0:
+            member = text[start:index]
+            start = index + 1
+            try:
+                members.update(json.loads("{" + member + "}"))
+            except (ValueError, RecursionError):
+                pass  # this member alone: dropped
+            if depth == 0:
+                break
+    return members
+
+
+def number(value: Any, low: float, high: float) -> Optional[float]:
+    # Exact types: JSON true/false are bools, never measurements. The bounds are finite, so
+    # the comparison also rejects NaN and infinities.
+    kind = type(value)
+    if kind is int:
+        if not low <= value <= high:  # compared as int first: a 400-digit int overflows float()
+            return None
+        value = float(value)
+    elif kind is not float:
+        return None
+    return value if low <= value <= high else None
+
+
+def clean_text(value: Any, limit: int = MAX_STRING_CHARS) -> Optional[str]:
+    """A string as an attribute can carry it: cut to `limit`, and text that is not valid UTF-8
+    (lone surrogates, which exporters refuse) has those characters replaced by "?"."""
+    if not isinstance(value, str):
+        return None
+    value = value[:limit]
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = value.encode("utf-8", "replace").decode("utf-8")
+    return value
+
+
+def scalar(value: Any) -> Optional[AttributeValue]:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value if -(2**63) <= value < 2**63 else None
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str):
+        return clean_text(value)
+    return None

@@ -1,0 +1,120 @@
+"""The proxy for a raw response (`with_raw_response` streams, `with_streaming_response`): the
+call passes to whatever `.parse()` builds, or is read from the body the user reads itself, or ends
+without energy when the response is closed or collected unread."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+
+import wrapt
+
+from .bodies import BodyScan, ascanned, scanned
+from .invocation import Invocation
+from .streams import _Copyable
+
+logger = logging.getLogger(__name__)
+
+
+class RawResponseProxy(_Copyable, wrapt.ObjectProxy):
+    """A `with_raw_response` stream or a `with_streaming_response` response.
+
+    The span passes to whatever `.parse()` builds (a stream proxy or a parsed model); a raw
+    response that is closed or collected before `.parse()` ends the span without energy.
+    """
+
+    def __init__(self, raw, invocation: Invocation):
+        super().__init__(raw)
+        self._self_invocation = invocation
+        self._self_parsed = None  # (what the SDK parsed, what we handed out)
+
+    def parse(self, *args, **kwargs):
+        parsed = self.__wrapped__.parse(*args, **kwargs)
+        if inspect.isawaitable(parsed):  # AsyncAPIResponse.parse is a coroutine
+            return self._self_parse_later(parsed)
+        return self._self_hand_over(parsed)
+
+    async def _self_parse_later(self, pending):
+        return self._self_hand_over(await pending)
+
+    def _self_hand_over(self, parsed):
+        # The SDK caches parse() results: hand out the same proxy for the same object.
+        if self._self_parsed is not None and self._self_parsed[0] is parsed:
+            return self._self_parsed[1]
+        from .calls import take  # calls imports this module
+
+        handed = take(self._self_invocation, parsed)
+        self._self_parsed = (parsed, handed)
+        return handed
+
+    # -- the body read as bytes, text or JSON: whoever reads the energy, the call records it --
+    def read(self, *args, **kwargs):
+        return self._self_whole(self.__wrapped__.read(*args, **kwargs))
+
+    def text(self, *args, **kwargs):
+        return self._self_whole(self.__wrapped__.text(*args, **kwargs))
+
+    def json(self, *args, **kwargs):
+        return self._self_whole(self.__wrapped__.json(*args, **kwargs))
+
+    def iter_bytes(self, *args, **kwargs):
+        return self._self_pieces(self.__wrapped__.iter_bytes(*args, **kwargs), "bytes")
+
+    def iter_text(self, *args, **kwargs):
+        return self._self_pieces(self.__wrapped__.iter_text(*args, **kwargs), "text")
+
+    def iter_lines(self, *args, **kwargs):
+        return self._self_pieces(self.__wrapped__.iter_lines(*args, **kwargs), "lines")
+
+    def _self_whole(self, result):
+        if inspect.isawaitable(result):  # AsyncAPIResponse
+            return self._self_whole_later(result)
+        self._self_read_whole()
+        return result
+
+    async def _self_whole_later(self, pending):
+        result = await pending
+        self._self_read_whole()
+        return result
+
+    def _self_read_whole(self):
+        call = self._self_invocation
+        if not call.ended:
+            try:
+                BodyScan(call, self.__wrapped__).whole(self.__wrapped__.http_response.content)
+            except Exception:
+                logger.debug("neuralwatt: could not read the body", exc_info=True)
+
+    def _self_pieces(self, pieces, kind: str):
+        call = self._self_invocation
+        if call.ended:
+            return pieces
+        try:
+            scan = BodyScan(call, self.__wrapped__)
+        except Exception:
+            logger.debug("neuralwatt: could not read the body", exc_info=True)
+            return pieces
+        return ascanned(scan, pieces, kind) if hasattr(pieces, "__aiter__") else scanned(scan, pieces, kind)
+
+    def close(self):
+        result = self.__wrapped__.close()
+        if inspect.isawaitable(result):
+            return self._self_close_later(result)
+        self._self_release()
+        return result
+
+    async def _self_close_later(self, pending):
+        try:
+            return await pending
+        finally:
+            self._self_release()
+
+    def _self_release(self):
+        if self._self_parsed is None:
+            self._self_invocation.end()
+
+    def __del__(self):
+        try:
+            self._self_release()
+        except Exception:  # pragma: no cover - interpreter shutdown
+            pass

@@ -1,0 +1,71 @@
+"""`with_streaming_response` read as bytes, text, JSON or lines instead of `.parse()`: the call
+still gets exactly one span, ended by the time the block exits, with the energy the bytes carried;
+the user gets exactly what the bare SDK gives."""
+
+import gc
+import json
+
+import pytest
+
+from conftest import MESSAGES, MODEL, energy_attributes, neuralwatt_attributes
+
+USAGE = {"include_usage": True}
+
+
+def assert_recorded(telemetry, exchange):
+    span = telemetry.span()
+    assert span.attributes["gen_ai.response.id"] == exchange.response_id
+    assert neuralwatt_attributes(span) == energy_attributes(exchange.energy, exchange.cost)
+    assert telemetry.total("neuralwatt.energy") == exchange.energy["energy_joules"]
+
+
+@pytest.mark.parametrize("read", ["read", "text", "json"])
+def test_a_whole_body_read_by_the_user(telemetry, client, emulator, read):
+    gc.disable()
+    try:
+        with client.chat.completions.with_streaming_response.create(model=MODEL, messages=MESSAGES) as response:
+            body = getattr(response, read)()
+        assert_recorded(telemetry, emulator.exchanges[-1])
+    finally:
+        gc.enable()
+    text = body.decode() if read == "read" else body if read == "text" else json.dumps(body)
+    assert emulator.exchanges[-1].response_id in text
+
+
+@pytest.mark.parametrize("read", ["iter_lines", "iter_bytes", "iter_text", "read"])
+def test_a_stream_read_as_raw_lines_or_bytes(telemetry, client, emulator, read):
+    with client.chat.completions.with_streaming_response.create(
+            model=MODEL, messages=MESSAGES, stream=True, stream_options=USAGE) as response:
+        pieces = getattr(response, read)()
+        if read != "read":
+            pieces = list(pieces)
+
+    joined = pieces if read == "read" else (b"".join(pieces) if read == "iter_bytes" else "\n".join(pieces))
+    assert "energy" in (joined.decode() if isinstance(joined, bytes) else joined)  # the bytes, untouched
+    exchange = emulator.exchanges[-1]
+    assert_recorded(telemetry, exchange)
+    assert telemetry.span().attributes["gen_ai.usage.output_tokens"] == exchange.usage["completion_tokens"]
+
+
+async def test_async_bodies(telemetry, aclient, emulator):
+    async with aclient.chat.completions.with_streaming_response.create(model=MODEL, messages=MESSAGES) as response:
+        await response.json()
+    async with aclient.chat.completions.with_streaming_response.create(
+            model=MODEL, messages=MESSAGES, stream=True) as response:
+        [line async for line in response.iter_lines()]
+
+    for span, exchange in zip(telemetry.spans(), emulator.exchanges):
+        assert neuralwatt_attributes(span) == energy_attributes(exchange.energy, exchange.cost)
+
+
+def test_anthropic_raw_lines(telemetry, emulator):
+    import anthropic
+
+    with anthropic.Anthropic(base_url=emulator.base_url[:-3], api_key="k", open_telemetry=False) as client:
+        with client.messages.with_streaming_response.create(model=MODEL, max_tokens=64, messages=MESSAGES,
+                                                            stream=True) as response:
+            list(response.iter_lines())
+
+    exchange = emulator.exchanges[-1]
+    assert_recorded(telemetry, exchange)
+    assert telemetry.span().attributes["gen_ai.response.finish_reasons"] == ("end_turn",)
