@@ -13,7 +13,7 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.utils import suppress_instrumentation, unwrap
 from opentelemetry.metrics import NoOpMeter, NoOpMeterProvider
 
-from conftest import MESSAGES, MODEL, Telemetry
+from conftest import MESSAGES, MODEL, Telemetry, energy_attributes
 from opentelemetry_instrumentation_neuralwatt import NeuralwattInstrumentor
 from opentelemetry_instrumentation_neuralwatt.emulator import NeuralwattEmulator
 
@@ -278,4 +278,32 @@ def test_a_no_op_tracer_does_not_hide_the_callers_span(instrumentor, client, emu
         unwrap(openai.OpenAI, "request")
 
     assert [s.get_span_context() for s in seen] == [parent.get_span_context()]
+    assert recorded.count("neuralwatt.energy") == 1
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+def test_a_raw_binding_cached_before_instrument_still_gets_its_span(emulator, stream):
+    recorded = Telemetry()
+    instrumentor = NeuralwattInstrumentor()
+    if instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.uninstrument()
+    with openai.OpenAI(base_url=emulator.base_url, api_key="k") as client:
+        create = client.chat.completions.with_raw_response.create  # bound, and cached, before instrument()
+        instrument(instrumentor, recorded, hosts=[f"127.0.0.1:{emulator.port}"])
+        try:
+            parsed = create(model=MODEL, messages=MESSAGES, stream=stream).parse()
+            list(parsed) if stream else None
+        finally:
+            instrumentor.uninstrument()
+        exchange = emulator.exchanges[-1]
+        (span,) = recorded.spans()
+        assert span.attributes["gen_ai.response.id"] == exchange.response_id
+        assert {k: v for k, v in span.attributes.items() if k.startswith("neuralwatt.energy.")} == {
+            k: v for k, v in energy_attributes(exchange.energy).items()}
+
+        # After uninstrument(), nothing of ours runs on that binding.
+        parsed = create(model=MODEL, messages=MESSAGES, stream=stream).parse()
+        assert type(parsed).__module__.startswith("openai")
+        list(parsed) if stream else None
+    assert len(recorded.spans()) == 1
     assert recorded.count("neuralwatt.energy") == 1

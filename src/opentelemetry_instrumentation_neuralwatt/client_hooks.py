@@ -1,13 +1,15 @@
 """Hooks on the SDK clients' `_process_response`, which every successful call goes through:
-the response's headers reach the call's record, and when the SDK's own span was adopted
-(anthropic), a whole response is read before the SDK ends that span."""
+the response's headers reach the call's record; when the SDK's own span was adopted (anthropic),
+a whole response is read before the SDK ends that span; and a call that bypassed our wrappers is
+still recorded."""
 
 from __future__ import annotations
 
 import logging
+from types import SimpleNamespace
 from typing import Any
 
-from .calls import pending, read_later, take
+from .calls import begin, pending, read_later, state, take
 from .invocation import Invocation
 
 logger = logging.getLogger(__name__)
@@ -29,11 +31,48 @@ def _response_read(call: Invocation, result: Any, response: Any) -> None:
         logger.debug("neuralwatt: could not read the response", exc_info=True)
 
 
+def _bypassed(client: Any, kwargs: dict, result: Any) -> Any:
+    """A call that reached the SDK past our wrappers: a method bound before `instrument()` (the
+    SDK caches `with_raw_response` bindings per client) or kept from before. Known API paths
+    still get their span, from here; it starts when the response arrived."""
+    if state.telemetry is None:  # uninstrumented: nothing of ours runs
+        return result
+    try:
+        options, response = kwargs.get("options"), kwargs.get("response")
+        path = str(getattr(options, "url", "")).split("?")[0]
+        routed = _route(type(client).__module__.split(".")[0], path)
+        if routed is None or getattr(options, "method", "post").lower() != "post":
+            return result
+        body = getattr(options, "json_data", None)
+        call = begin(routed[0], routed[1], SimpleNamespace(_client=client), body if isinstance(body, dict) else {})
+        if call is None:
+            return result
+        call.headers = response.headers
+        return take(call, result)
+    except Exception:
+        logger.debug("neuralwatt: could not record a call that bypassed our wrappers", exc_info=True)
+        return result
+
+
+def _route(package: str, path: str):
+    """(adapter, operation) for a request path of an API we know, or None."""
+    from .adapters import ADAPTERS  # the adapters import this module's neighbours
+
+    for adapter in ADAPTERS:
+        if adapter.package == package:
+            for suffix, operation in adapter.paths:
+                if path.endswith(suffix):
+                    return adapter, operation
+    return None
+
+
 def process_response_hook(wrapped, instance, args, kwargs):
     """On the SDK client's `_process_response`, which every successful call goes through."""
     result = wrapped(*args, **kwargs)
     call = pending.get()
-    if call is not None and not call.ended:
+    if call is None:
+        return _bypassed(instance, kwargs, result)
+    if not call.ended:
         _response_read(call, result, kwargs.get("response"))
     return result
 
@@ -41,7 +80,9 @@ def process_response_hook(wrapped, instance, args, kwargs):
 async def async_process_response_hook(wrapped, instance, args, kwargs):
     result = await wrapped(*args, **kwargs)
     call = pending.get()
-    if call is not None and not call.ended:
+    if call is None:
+        return _bypassed(instance, kwargs, result)
+    if not call.ended:
         _response_read(call, result, kwargs.get("response"))
     return result
 

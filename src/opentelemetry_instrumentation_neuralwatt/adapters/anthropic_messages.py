@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 class AnthropicMessages(Adapter):
     api = "messages"
     package = "anthropic"
+    paths = (("/messages", "chat"),)
 
     def targets(self):
         messages, client = "anthropic.resources.messages.messages", "anthropic._base_client"

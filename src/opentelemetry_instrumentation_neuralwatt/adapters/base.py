@@ -56,6 +56,7 @@ class Adapter:
 
     api = ""
     package = "openai"
+    paths: tuple = ()  # (request path suffix, operation)
 
     def sdk(self) -> SdkTypes:
         return sdk_types(self.package)

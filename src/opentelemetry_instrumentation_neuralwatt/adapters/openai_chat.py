@@ -11,6 +11,8 @@ from .base import MAX_LIST, Adapter, add_finish_reason, get, keep_energy, keep_t
 
 class OpenAIChat(Adapter):
     api = "chat_completions"
+    # Request paths, for calls that reach the SDK past our wrappers (see client_hooks).
+    paths = (("/chat/completions", "chat"), ("/completions", "text_completion"), ("/embeddings", "embeddings"))
 
     def targets(self):
         chat, completions, embeddings = ("openai.resources.chat.completions", "openai.resources.completions",

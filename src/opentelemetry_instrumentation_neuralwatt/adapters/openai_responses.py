@@ -20,6 +20,7 @@ _WITH_RESPONSE = ("response.created", "response.in_progress", "response.complete
 
 class OpenAIResponses(Adapter):
     api = "responses"
+    paths = (("/responses", "chat"),)
 
     def targets(self):
         module = "openai.resources.responses.responses"
