@@ -3,6 +3,7 @@ exporters, and the real `openai` clients pointed at the emulator."""
 
 from __future__ import annotations
 
+import gc
 import importlib
 import math
 import socket
@@ -19,7 +20,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from opentelemetry_instrumentation_neuralwatt import NeuralwattInstrumentor
+from opentelemetry_instrumentation_neuralwatt import NeuralwattInstrumentor, deferred
 from opentelemetry_instrumentation_neuralwatt.emulator import FAULT_HEADER, NeuralwattEmulator
 
 # openai releases before the Responses API (the compatibility run on 1.40) have nothing to test
@@ -125,6 +126,13 @@ def helpers(client):
 # exception types in openai >= 1.5x, the HTTP library's in older releases.
 CONNECTION_ERRORS = (openai.APIConnectionError, httpx.TransportError)
 TIMEOUT_ERRORS = (openai.APITimeoutError, httpx.TimeoutException)
+
+
+def collect_garbage() -> None:
+    """Collect garbage, then wait for the calls of collected streams to end: a finalizer only
+    queues that work, for the instrumentation's worker thread (see deferred.py)."""
+    gc.collect()
+    deferred.drain()
 
 
 def free_port() -> int:

@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import StatusCode
 
-from conftest import MESSAGES, MODEL, TIMEOUT_ERRORS, Telemetry, faults, free_port, httpx, neuralwatt_attributes
+from conftest import collect_garbage, MESSAGES, MODEL, TIMEOUT_ERRORS, Telemetry, faults, free_port, httpx, neuralwatt_attributes
 from opentelemetry_instrumentation_neuralwatt import NeuralwattInstrumentor
 from test_properties import sse_bytes
 
@@ -165,7 +165,7 @@ def test_a_thousand_abandoned_streams_all_end_their_spans_and_free_their_memory(
                 if position == index % 3:
                     break
             del stream
-        gc.collect()
+        collect_garbage()
 
     try:
         abandon(50)  # warm-up: caches and pools fill once
@@ -174,7 +174,7 @@ def test_a_thousand_abandoned_streams_all_end_their_spans_and_free_their_memory(
         baseline = tracemalloc.get_traced_memory()[0]
         abandon(1000)
         recorded.exporter.clear()  # the exported spans are the exporter's memory, not ours
-        gc.collect()
+        collect_garbage()
         retained = tracemalloc.get_traced_memory()[0] - baseline
         tracemalloc.stop()
     finally:
@@ -192,7 +192,7 @@ def test_every_abandoned_stream_ends_its_span_once(telemetry):
         if index % 2:
             next(stream)
         del stream
-    gc.collect()
+    collect_garbage()
     client.close()
 
     spans = telemetry.spans()
@@ -207,7 +207,34 @@ async def test_abandoned_async_streams_end_their_spans(telemetry, emulator):
             await stream.__anext__()
             await stream.response.aclose()
             del stream
-        gc.collect()
+        collect_garbage()
         await asyncio.sleep(0)
 
     assert len(telemetry.spans()) == 100
+
+
+def test_a_collected_stream_never_waits_on_a_lock_the_collecting_code_holds(telemetry, client, monkeypatch):
+    from opentelemetry.sdk.metrics._internal import instrument as sdk_instrument
+
+    lock, timed_out = threading.Lock(), []
+    record = sdk_instrument._Histogram.record
+
+    def record_under_lock(self, *args, **kwargs):  # as an SDK path that takes its own lock
+        if not lock.acquire(timeout=1):
+            timed_out.append(True)
+            return None
+        try:
+            return record(self, *args, **kwargs)
+        finally:
+            lock.release()
+
+    monkeypatch.setattr(sdk_instrument._Histogram, "record", record_under_lock)
+    stream = client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
+    next(iter(stream))
+    with lock:  # the garbage collector runs the finalizer while this code holds the lock
+        del stream
+        gc.collect()
+    collect_garbage()
+
+    assert timed_out == []
+    assert len(telemetry.spans()) == 1

@@ -7,7 +7,7 @@ import openai
 import pytest
 from opentelemetry.trace import StatusCode
 
-from conftest import CONNECTION_ERRORS, header_cost_attributes, MESSAGES, MODEL, energy_attributes, faults, helpers, httpx, neuralwatt_attributes
+from conftest import collect_garbage, CONNECTION_ERRORS, header_cost_attributes, MESSAGES, MODEL, energy_attributes, faults, helpers, httpx, neuralwatt_attributes
 
 USAGE = {"include_usage": True}
 
@@ -100,7 +100,7 @@ def test_garbage_collected_stream_ends_the_span(telemetry, client):
     response = stream(client)
     next(response)
     del response
-    gc.collect()
+    collect_garbage()
 
     assert len(telemetry.spans()) == 1
 
@@ -173,7 +173,7 @@ async def test_async_garbage_collected_stream_ends_the_span(telemetry, aclient):
     await response.__anext__()
     await response.response.aclose()  # release the connection; the SDK does not on GC either
     del response
-    gc.collect()
+    collect_garbage()
 
     assert len(telemetry.spans()) == 1
 
@@ -207,7 +207,7 @@ def test_temporary_raw_response_collected_after_parse_keeps_the_span_open(teleme
     response = client.chat.completions.with_raw_response.create(
         model=MODEL, messages=MESSAGES, stream=True, stream_options=USAGE
     ).parse()
-    gc.collect()
+    collect_garbage()
     assert telemetry.spans() == []
 
     list(response)

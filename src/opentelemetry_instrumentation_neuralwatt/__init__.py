@@ -25,7 +25,7 @@ from typing import Collection
 import wrapt
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
-from . import sse
+from . import deferred, sse
 from .adapters import ADAPTERS
 from .calls import state
 from .client_hooks import client_targets
@@ -103,6 +103,7 @@ class NeuralwattInstrumentor(BaseInstrumentor):
         state.endpoints = Endpoints(kwargs.get("hosts"))  # raises on a mistaken hosts= argument
         state.addresses = {}
         state.telemetry = Telemetry(kwargs.get("tracer_provider"), kwargs.get("meter_provider"), capture)
+        deferred.start()
         for package in _TARGETS:
             if package in sys.modules or package == "openai":
                 _patch(package)

@@ -9,6 +9,7 @@ import logging
 
 import wrapt
 
+from . import deferred
 from .bodies import BodyScan, ascanned, scanned
 from .invocation import Invocation
 from .streams import _Copyable
@@ -113,8 +114,5 @@ class RawResponseProxy(_Copyable, wrapt.ObjectProxy):
         if self._self_parsed is None:
             self._self_invocation.end()
 
-    def __del__(self):
-        try:
-            self._self_release()
-        except Exception:  # pragma: no cover - interpreter shutdown
-            pass
+    def __del__(self):  # collected: end the call, but not here (see deferred.py)
+        deferred.later(self._self_release)

@@ -14,6 +14,7 @@ from typing import Any
 
 import wrapt
 
+from . import deferred
 from .invocation import Invocation
 
 logger = logging.getLogger(__name__)
@@ -135,11 +136,8 @@ class StreamProxy(_Copyable, wrapt.ObjectProxy):
         finally:
             finish_stream(self._self_invocation)
 
-    def __del__(self):
-        try:
-            finish_stream(self._self_invocation)
-        except Exception:  # pragma: no cover - interpreter shutdown
-            pass
+    def __del__(self):  # collected: end the call, but not here (see deferred.py)
+        deferred.later(self._self_invocation.finish)
 
 
 class AsyncStreamProxy(_Copyable, wrapt.ObjectProxy):
@@ -201,8 +199,5 @@ class AsyncStreamProxy(_Copyable, wrapt.ObjectProxy):
         finally:
             finish_stream(self._self_invocation)
 
-    def __del__(self):
-        try:
-            finish_stream(self._self_invocation)
-        except Exception:  # pragma: no cover - interpreter shutdown
-            pass
+    def __del__(self):  # collected: end the call, but not here (see deferred.py)
+        deferred.later(self._self_invocation.finish)
