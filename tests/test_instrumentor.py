@@ -1,6 +1,7 @@
 """The instrumentor's lifecycle and configuration: instrument/uninstrument, coexistence with
 other wrappers, which endpoints are Neuralwatt, suppression, content capture and privacy."""
 
+import inspect
 import json
 from importlib.metadata import entry_points
 
@@ -307,3 +308,24 @@ def test_a_raw_binding_cached_before_instrument_still_gets_its_span(emulator, st
         list(parsed) if stream else None
     assert len(recorded.spans()) == 1
     assert recorded.count("neuralwatt.energy") == 1
+
+
+async def test_an_async_raw_binding_cached_before_instrument_still_gets_its_span(emulator):
+    recorded = Telemetry()
+    instrumentor = NeuralwattInstrumentor()
+    if instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.uninstrument()
+    async with openai.AsyncOpenAI(base_url=emulator.base_url, api_key="k") as client:
+        create = client.chat.completions.with_raw_response.create
+        instrument(instrumentor, recorded, hosts=[f"127.0.0.1:{emulator.port}"])
+        try:
+            raw = await create(model=MODEL, messages=MESSAGES, stream=True)
+            parsed = raw.parse()  # a coroutine for some SDK releases, the stream for others
+            parsed = await parsed if inspect.isawaitable(parsed) else parsed
+            [chunk async for chunk in parsed]
+        finally:
+            instrumentor.uninstrument()
+
+    exchange = emulator.exchanges[-1]
+    (span,) = recorded.spans()
+    assert span.attributes["neuralwatt.energy.joules"] == exchange.energy["energy_joules"]
