@@ -10,7 +10,7 @@ import math
 import re
 from typing import Any, Optional
 
-from .payload import clean_text
+from .payload import scalar
 
 MCR_PREFIX = "neuralwatt.mcr."
 SERVICE_TIER = "neuralwatt.response.service_tier"
@@ -44,19 +44,6 @@ def _float(text: Any) -> Optional[float]:
     except (TypeError, ValueError):
         return None
     return value if math.isfinite(value) and abs(value) < 1e12 else None
-
-
-def _scalar(value: Any) -> Any:
-    """A JSON value as a valid attribute value: bool, int64, finite float, bounded str."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        return value if -(2**63) <= value < 2**63 else None
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, str):
-        return clean_text(value)
-    return None
 
 
 # Lower-case header name (bytes, as the HTTP library keeps it) -> (kind, name it maps to).
@@ -135,9 +122,9 @@ def session_attributes(payload: Any) -> dict:
         return {}
     attributes = {}
     for key, value in list(payload.items())[:MAX_HEADERS]:
-        scalar = _scalar(value)
-        if isinstance(key, str) and _SNAKE.match(key) and scalar is not None:
-            attributes[MCR_PREFIX + key] = scalar
+        valid = scalar(value)
+        if isinstance(key, str) and _SNAKE.match(key) and valid is not None:
+            attributes[MCR_PREFIX + key] = valid
     return attributes
 
 
@@ -153,7 +140,7 @@ def status_event(text: Any) -> dict:
         return {"text": text[:MAX_TEXT]}
     attributes = {}
     for key, value in list(payload.items())[:MAX_HEADERS]:
-        scalar = _scalar(value)
-        if isinstance(key, str) and _SNAKE.match(key) and scalar is not None:
-            attributes[key] = scalar
+        valid = scalar(value)
+        if isinstance(key, str) and _SNAKE.match(key) and valid is not None:
+            attributes[key] = valid
     return attributes
