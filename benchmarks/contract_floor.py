@@ -12,9 +12,8 @@ and the bare client is the SDK's own price for the contract, whoever implements 
 
 from __future__ import annotations
 
-import time
-
 import importlib
+import time
 
 import wrapt
 from opentelemetry import trace

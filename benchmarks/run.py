@@ -77,7 +77,7 @@ def run_overhead(python: Path, instrumentation: str, mode: str, transport: str, 
             "uninstrument_restores_sdk": all(run["uninstrument_restores_sdk"] for run in runs)}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def instructions(which: str, mode: str, runs: int) -> int:
     """Instructions callgrind counts for `runs` runs of one workload (the bare ones are shared)."""
     out = subprocess.run(

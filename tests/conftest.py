@@ -10,10 +10,6 @@ import socket
 
 import openai
 import pytest
-
-# The HTTP library under the SDK: httpx2 for openai 3.x, httpx for 1.x and 2.x (httpx2 may be
-# installed beside an older openai, by anthropic).
-httpx = importlib.import_module("httpx2" if int(openai.__version__.split(".")[0]) >= 3 else "httpx")
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
@@ -22,6 +18,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from opentelemetry_instrumentation_neuralwatt import NeuralwattInstrumentor, deferred
 from opentelemetry_instrumentation_neuralwatt.emulator import FAULT_HEADER, NeuralwattEmulator
+
+# The HTTP library under the SDK: httpx2 for openai 3.x, httpx for 1.x and 2.x (httpx2 may be
+# installed beside an older openai, by anthropic).
+httpx = importlib.import_module("httpx2" if int(openai.__version__.split(".")[0]) >= 3 else "httpx")
 
 # openai releases before the Responses API (the compatibility run on 1.40) have nothing to test
 # there, and the dashboard's workload uses it.

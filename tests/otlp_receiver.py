@@ -63,7 +63,7 @@ class OtlpReceiver:
         return list(latest.values())
 
     # -- servers --
-    def start(self) -> "OtlpReceiver":
+    def start(self) -> OtlpReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):

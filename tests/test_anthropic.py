@@ -6,9 +6,8 @@ import gc
 
 import anthropic  # optional for users; the [test] extra installs it
 import pytest
-from opentelemetry.trace import StatusCode
-
 from conftest import energy_attributes, faults, header_cost_attributes, neuralwatt_attributes
+from opentelemetry.trace import StatusCode
 
 MODEL = "moonshotai/Kimi-K2.6"
 MESSAGES = [{"role": "user", "content": "How much energy does this answer use?"}]

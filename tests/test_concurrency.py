@@ -7,7 +7,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import openai
 import pytest
-
 from conftest import MESSAGES, MODEL, energy_attributes, neuralwatt_attributes
 
 REQUESTS = 200

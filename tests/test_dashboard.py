@@ -16,12 +16,12 @@ from pathlib import Path
 import anthropic
 import pytest
 import yaml
+from conftest import MESSAGES, free_port
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.instrumentation.genai.openai import OpenAIInstrumentor
 from opentelemetry.sdk.metrics import MeterProvider
 from prometheus_client import start_http_server
 
-from conftest import MESSAGES, free_port
 from opentelemetry_instrumentation_neuralwatt import NeuralwattInstrumentor
 
 STACK = Path(__file__).parent.parent / "examples" / "observability"

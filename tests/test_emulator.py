@@ -8,8 +8,8 @@ import urllib.request
 
 import openai
 import pytest
-
 from conftest import MESSAGES, MODEL, faults, free_port
+
 from opentelemetry_instrumentation_neuralwatt.emulator import FAULTS, MODELS, NeuralwattEmulator
 
 

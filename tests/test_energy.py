@@ -4,7 +4,6 @@ import json
 import types
 
 import pytest
-
 from openai._streaming import SSEDecoder
 
 from opentelemetry_instrumentation_neuralwatt.energy import MAX_EXTRA_FIELDS, MAX_PAYLOAD_CHARS, measurement

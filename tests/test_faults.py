@@ -9,6 +9,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import openai
 import pytest
+from conftest import (
+    MESSAGES,
+    MODEL,
+    TIMEOUT_ERRORS,
+    Telemetry,
+    collect_garbage,
+    faults,
+    free_port,
+    httpx,
+    neuralwatt_attributes,
+)
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.metrics import MeterProvider
@@ -16,10 +27,9 @@ from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import StatusCode
-
-from conftest import collect_garbage, MESSAGES, MODEL, TIMEOUT_ERRORS, Telemetry, faults, free_port, httpx, neuralwatt_attributes
-from opentelemetry_instrumentation_neuralwatt import NeuralwattInstrumentor
 from test_properties import sse_bytes
+
+from opentelemetry_instrumentation_neuralwatt import NeuralwattInstrumentor
 
 
 def test_a_retried_500_is_one_span_with_the_successful_attempts_energy(telemetry, emulator):

@@ -8,10 +8,18 @@ import pickle
 
 import openai
 import pytest
+from conftest import (
+    MESSAGES,
+    MODEL,
+    Telemetry,
+    assert_valid_attributes,
+    energy_attributes,
+    faults,
+    helpers,
+    neuralwatt_attributes,
+)
 from opentelemetry.trace import StatusCode
 
-from conftest import (MESSAGES, MODEL, Telemetry, assert_valid_attributes, energy_attributes, faults, helpers,
-                      neuralwatt_attributes)
 from opentelemetry_instrumentation_neuralwatt import NeuralwattInstrumentor
 from opentelemetry_instrumentation_neuralwatt.endpoints import Endpoints
 

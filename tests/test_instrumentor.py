@@ -8,13 +8,13 @@ from importlib.metadata import entry_points
 import openai
 import pytest
 import wrapt
+from conftest import MESSAGES, MODEL, Telemetry, energy_attributes
 from openai._streaming import SSEDecoder
 from openai.resources.chat.completions import AsyncCompletions, Completions
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import suppress_instrumentation, unwrap
 from opentelemetry.metrics import NoOpMeter, NoOpMeterProvider
 
-from conftest import MESSAGES, MODEL, Telemetry, energy_attributes
 from opentelemetry_instrumentation_neuralwatt import NeuralwattInstrumentor
 from opentelemetry_instrumentation_neuralwatt.emulator import NeuralwattEmulator
 

@@ -6,8 +6,8 @@ import json
 
 import openai
 import pytest
-
 from conftest import MESSAGES, Telemetry, energy_attributes, faults, neuralwatt_attributes
+
 from opentelemetry_instrumentation_neuralwatt import NeuralwattInstrumentor
 
 LONG = "zai-org/GLM-5.1-long"
@@ -84,7 +84,7 @@ def test_raw_and_streaming_responses_keep_the_headers(telemetry, client, emulato
                                                                 stream=True) as response:
         list(response.parse())
 
-    for span, exchange in zip(telemetry.spans(), emulator.exchanges):
+    for span, exchange in zip(telemetry.spans(), emulator.exchanges, strict=True):
         assert_live_call(span, exchange)
 
 

@@ -2,8 +2,8 @@
 token histograms, carrying the contract's attributes and bucket boundaries."""
 
 import pytest
-
 from conftest import MESSAGES, MODEL
+
 from opentelemetry_instrumentation_neuralwatt.instruments import (
     CARBON_BUCKETS_G,
     COST_BUCKETS_USD,

@@ -1,9 +1,8 @@
 """A non-streaming call gets one CLIENT span with the GenAI attributes and exactly the energy
 and cost the server put in the JSON body."""
 
-from opentelemetry.trace import SpanKind, StatusCode
-
 from conftest import MESSAGES, MODEL, energy_attributes, helpers, neuralwatt_attributes
+from opentelemetry.trace import SpanKind, StatusCode
 
 
 def assert_chat_span(span, exchange, port):

@@ -6,8 +6,6 @@ import logging
 
 import openai
 import pytest
-from opentelemetry.trace import StatusCode
-
 from conftest import (
     MESSAGES,
     MODEL,
@@ -18,6 +16,8 @@ from conftest import (
     header_cost_attributes,
     neuralwatt_attributes,
 )
+from opentelemetry.trace import StatusCode
+
 from opentelemetry_instrumentation_neuralwatt import NeuralwattInstrumentor
 from opentelemetry_instrumentation_neuralwatt.emulator import NeuralwattEmulator
 

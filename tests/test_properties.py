@@ -6,11 +6,11 @@ import json
 import math
 
 import openai
+from conftest import Telemetry, assert_valid_attributes, httpx, neuralwatt_attributes
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from opentelemetry.trace import NoOpTracerProvider
 
-from conftest import Telemetry, assert_valid_attributes, httpx, neuralwatt_attributes
 from opentelemetry_instrumentation_neuralwatt import NeuralwattInstrumentor
 from opentelemetry_instrumentation_neuralwatt.energy import MAX_EXTRA_FIELDS, measurement
 

@@ -6,7 +6,6 @@ import gc
 import json
 
 import pytest
-
 from conftest import MESSAGES, MODEL, energy_attributes, neuralwatt_attributes
 
 USAGE = {"include_usage": True}
@@ -54,7 +53,7 @@ async def test_async_bodies(telemetry, aclient, emulator):
             model=MODEL, messages=MESSAGES, stream=True) as response:
         [line async for line in response.iter_lines()]
 
-    for span, exchange in zip(telemetry.spans(), emulator.exchanges):
+    for span, exchange in zip(telemetry.spans(), emulator.exchanges, strict=True):
         assert neuralwatt_attributes(span) == energy_attributes(exchange.energy, exchange.cost)
 
 

@@ -5,7 +5,6 @@ import json
 import logging
 
 import pytest
-
 from conftest import energy_attributes, header_cost_attributes, neuralwatt_attributes
 
 MODEL = "openai/gpt-oss-20b"

@@ -3,8 +3,8 @@ exemplars that lead from a metric point to the request's trace."""
 
 import openai
 import pytest
-
 from conftest import MESSAGES, MODEL, Telemetry, energy_attributes, neuralwatt_attributes
+
 from opentelemetry_instrumentation_neuralwatt import NeuralwattInstrumentor
 from opentelemetry_instrumentation_neuralwatt.instruments import DURATION_BUCKETS_S, TIME_PER_CHUNK_BUCKETS_S
 

@@ -5,9 +5,19 @@ import gc
 
 import openai
 import pytest
+from conftest import (
+    CONNECTION_ERRORS,
+    MESSAGES,
+    MODEL,
+    collect_garbage,
+    energy_attributes,
+    faults,
+    header_cost_attributes,
+    helpers,
+    httpx,
+    neuralwatt_attributes,
+)
 from opentelemetry.trace import StatusCode
-
-from conftest import collect_garbage, CONNECTION_ERRORS, header_cost_attributes, MESSAGES, MODEL, energy_attributes, faults, helpers, httpx, neuralwatt_attributes
 
 USAGE = {"include_usage": True}
 

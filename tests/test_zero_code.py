@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import MESSAGES, MODEL, Telemetry
 from otlp_receiver import OtlpReceiver
+
 from opentelemetry_instrumentation_neuralwatt import NeuralwattInstrumentor
 
 APP = Path(__file__).parent / "apps" / "chat_app.py"

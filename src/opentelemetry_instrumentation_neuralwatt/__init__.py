@@ -19,8 +19,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Collection
 from importlib import metadata
-from typing import Collection
 
 import wrapt
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor

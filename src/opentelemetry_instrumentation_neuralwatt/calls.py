@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import logging
 from contextvars import ContextVar
-from typing import Any, Optional
+from typing import Any
 
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GenAI
 
 from . import sse
 from .endpoints import Endpoints
-from .payload import clean_text
 from .invocation import Invocation
+from .payload import clean_text
 from .raw import RawResponseProxy
 from .streams import AsyncStreamProxy, StreamProxy
 from .telemetry import Telemetry
@@ -29,14 +29,14 @@ CONVERSATION_HEADER = "x-nw-conversation-id"
 CONVERSATION_ID = GenAI.GEN_AI_CONVERSATION_ID
 # The call of ours the SDK is running now: its `_process_response` hook (and anthropic's span
 # adoption, see `Invocation.adopt`) find it here.
-pending: ContextVar[Optional[Invocation]] = ContextVar("neuralwatt_pending_call", default=None)
+pending: ContextVar[Invocation | None] = ContextVar("neuralwatt_pending_call", default=None)
 
 
 class _State:
     """What `instrument()` set up; `telemetry` is None while uninstrumented, which turns every
     surviving wrapper (the SDK caches bound methods) into a plain pass-through."""
 
-    telemetry: Optional[Telemetry] = None
+    telemetry: Telemetry | None = None
     endpoints: Endpoints = Endpoints()
     # id(base URL object) -> (that object, host, port, is Neuralwatt); reset by instrument()
     addresses: dict = {}
@@ -63,7 +63,7 @@ def _address(client: Any):
     return cached[1:]
 
 
-def begin(adapter: Any, operation: str, resource: Any, kwargs: dict) -> Optional[Invocation]:
+def begin(adapter: Any, operation: str, resource: Any, kwargs: dict) -> Invocation | None:
     telemetry = state.telemetry
     if telemetry is None or not is_instrumentation_enabled():
         return None
@@ -84,7 +84,7 @@ def begin(adapter: Any, operation: str, resource: Any, kwargs: dict) -> Optional
         return None
 
 
-def conversation_id(extra_headers: Any, client: Any) -> Optional[str]:
+def conversation_id(extra_headers: Any, client: Any) -> str | None:
     """`X-NW-Conversation-ID`, from the call's `extra_headers` or the client's default headers."""
     for headers in (extra_headers, getattr(client, "_custom_headers", None)):
         if isinstance(headers, dict) and headers:

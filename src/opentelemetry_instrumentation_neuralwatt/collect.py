@@ -7,19 +7,19 @@ request starts, so concurrent requests in other threads or tasks never reach it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Iterator, List, Optional
 
 from .energy import Measurement
 
-current: ContextVar[Optional[List[Measurement]]] = ContextVar("neuralwatt_collector", default=None)
+current: ContextVar[list[Measurement] | None] = ContextVar("neuralwatt_collector", default=None)
 
 
 @contextmanager
-def collecting() -> Iterator[List[Measurement]]:
+def collecting() -> Iterator[list[Measurement]]:
     """Collect the measurements of the requests started inside this block."""
-    collected: List[Measurement] = []
+    collected: list[Measurement] = []
     token = current.set(collected)
     try:
         yield collected

@@ -10,7 +10,8 @@ MAX_ATTRIBUTE_CHARS (the oldest messages are left out first).
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable, Optional
+from collections.abc import Iterable
+from typing import Any
 
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GenAI
 
@@ -89,7 +90,7 @@ def tool_definitions(tools: Any) -> list:
     return definitions
 
 
-def bounded(values: list) -> Optional[str]:
+def bounded(values: list) -> str | None:
     """JSON of a list, leaving out its first entries until it fits; None when empty."""
     while values:
         text = json.dumps(values, default=str)
@@ -108,7 +109,7 @@ def request_attributes(system: Iterable, inputs: list, tools: Any) -> dict:
     return attributes
 
 
-def output_messages(call: Any) -> Optional[str]:
+def output_messages(call: Any) -> str | None:
     """The answer: per choice, its text and tool calls as parts, with its finish reason."""
     messages = []
     for index in sorted(set(call.output_text or ()) | set(call.output_tools or ())):

@@ -13,12 +13,12 @@ import atexit
 import logging
 import queue
 import threading
-from typing import Callable, Optional
+from collections.abc import Callable
 
 logger = logging.getLogger(__name__)
 
-_work: "queue.SimpleQueue[Callable[[], None]]" = queue.SimpleQueue()
-_thread: Optional[threading.Thread] = None
+_work: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+_thread: threading.Thread | None = None
 
 
 def start() -> None:

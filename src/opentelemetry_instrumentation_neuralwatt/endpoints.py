@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Iterable, Optional, Tuple, Union
+from collections.abc import Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
 DEFAULT_HOST = "api.neuralwatt.com"
@@ -14,7 +15,7 @@ HOSTS_ENV = "OTEL_INSTRUMENTATION_NEURALWATT_HOSTS"
 logger = logging.getLogger(__name__)
 
 
-def _parse_entry(entry: str) -> Optional[Tuple[str, Optional[int]]]:
+def _parse_entry(entry: str) -> tuple[str, int | None] | None:
     """`host`, `host:port`, `[v6]:port` or a URL -> (lower-case host, port or None for any)."""
     entry = entry.strip()
     if not entry:
@@ -53,7 +54,7 @@ def _given_hosts(hosts: Any) -> list:
 class Endpoints:
     """Matches a client's base URL host and port against the configured Neuralwatt hosts."""
 
-    def __init__(self, hosts: Union[str, Iterable[str], None] = ()):
+    def __init__(self, hosts: str | Iterable[str] | None = ()):
         given = _given_hosts(hosts)
         entries = [DEFAULT_HOST, os.environ.get(API_BASE_ENV, "")]
         for entry in os.environ.get(HOSTS_ENV, "").split(","):
@@ -73,7 +74,7 @@ class Endpoints:
             else:
                 self._exact.add((host, port))
 
-    def matches(self, host: str, port: Optional[int]) -> bool:
+    def matches(self, host: str, port: int | None) -> bool:
         host = host.lower().strip("[]")
         return host in self._any_port or (host, port) in self._exact
 

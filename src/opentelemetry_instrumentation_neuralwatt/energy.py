@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, Mapping, NamedTuple, Optional
+from typing import Any, NamedTuple
 
 # Re-exported: the validation of single values lives in payload.py.
 from .payload import MAX_PAYLOAD_CHARS, AttributeValue, clean_text, load_payload, number, scalar
@@ -70,15 +71,15 @@ class Measurement(NamedTuple):
     """What one request reported: span attributes plus the values that feed metrics."""
 
     attributes: Mapping[str, AttributeValue]
-    joules: Optional[float] = None
-    watts: Optional[float] = None
-    carbon_g: Optional[float] = None
-    cost_usd: Optional[float] = None
-    measured: Optional[bool] = None
+    joules: float | None = None
+    watts: float | None = None
+    carbon_g: float | None = None
+    cost_usd: float | None = None
+    measured: bool | None = None
     # The decoded payloads exactly as the server sent them, for consumers that store them
     # verbatim (the `llm` plugin); never put on spans, where only `attributes` go.
-    energy: Optional[dict] = None
-    cost: Optional[dict] = None
+    energy: dict | None = None
+    cost: dict | None = None
 
 
 class _Builder:
@@ -111,7 +112,7 @@ class _Builder:
         self.attributes[prefix + name] = valid
 
 
-def measurement(energy: Any = None, cost: Any = None) -> Optional[Measurement]:
+def measurement(energy: Any = None, cost: Any = None) -> Measurement | None:
     """Validate an energy and/or cost payload (dicts or raw JSON text); None if nothing valid."""
     energy = load_payload(energy) if energy is not None else None
     cost = load_payload(cost) if cost is not None else None
@@ -119,7 +120,7 @@ def measurement(energy: Any = None, cost: Any = None) -> Optional[Measurement]:
         return None
 
     out = _Builder()
-    values: dict[str, Optional[float]] = {}
+    values: dict[str, float | None] = {}
     measured = None
 
     if energy is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context, trace
 
@@ -36,8 +36,8 @@ class Invocation:
         "first_chunk_at", "output_chunks", "ended", "collector", "on_end", "_token", "_read_headers",
     )
 
-    def __init__(self, telemetry: "Telemetry", adapter: Any, operation: str, model: Optional[str],
-                 host: str, port: Optional[int], traced: bool, request_attributes: dict,
+    def __init__(self, telemetry: Telemetry, adapter: Any, operation: str, model: str | None,
+                 host: str, port: int | None, traced: bool, request_attributes: dict,
                  defer_span: bool = False):
         self.telemetry = telemetry
         self.adapter = adapter
@@ -51,13 +51,13 @@ class Invocation:
         self.input_tokens = self.output_tokens = None
         self.cache_read_tokens = self.cache_creation_tokens = self.reasoning_tokens = None
         # Only when message content is captured: the answer's text and tool calls, per choice.
-        self.output_text: Optional[dict] = {} if traced and telemetry.capture_content else None
-        self.output_tools: Optional[dict] = {} if self.output_text is not None else None
+        self.output_text: dict | None = {} if traced and telemetry.capture_content else None
+        self.output_tools: dict | None = {} if self.output_text is not None else None
         self.data_energy = self.data_cost = self.data_mcr = self.service_tier = self.decoder = None
         self.headers = self._read_headers = None  # the HTTP response's headers, read once at the end
         self.reports: list = []
         # Streams: when the first chunk with content came (perf_counter), and the chunks after it.
-        self.first_chunk_at: Optional[float] = None
+        self.first_chunk_at: float | None = None
         self.output_chunks = 0
         self.ended = False
         self.adopted = False
@@ -98,13 +98,13 @@ class Invocation:
             self.span, self.adopted = span, True
 
     # -- the end --
-    def response_headers(self) -> Optional[ResponseHeaders]:
+    def response_headers(self) -> ResponseHeaders | None:
         """The response's Neuralwatt headers, read once (None before a response arrived)."""
         if self._read_headers is None and self.headers is not None:
             self._read_headers = ResponseHeaders(self.headers)
         return self._read_headers
 
-    def finish(self, error: Optional[BaseException] = None) -> None:
+    def finish(self, error: BaseException | None = None) -> None:
         """End with everything the response reported: energy and cost from the body, a data
         chunk or the stream's comments, the cost headers when the body had none."""
         if self.ended:
@@ -118,7 +118,7 @@ class Invocation:
             found = None
         self.end(found, error)
 
-    def end(self, found: Optional[Measurement] = None, error: Optional[BaseException] = None) -> None:
+    def end(self, found: Measurement | None = None, error: BaseException | None = None) -> None:
         """Record the span attributes and metrics, once; later calls do nothing."""
         if self.ended:
             return

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any, Optional
+from typing import Any
 
 from .payload import scalar
 
@@ -38,7 +38,7 @@ _SNAKE = re.compile(r"[a-z][a-z0-9_]{0,63}\Z")
 _INTEGER = re.compile(r"-?[0-9]{1,18}\Z")
 
 
-def _float(text: Any) -> Optional[float]:
+def _float(text: Any) -> float | None:
     try:
         value = float(text)
     except (TypeError, ValueError):
@@ -69,7 +69,7 @@ class ResponseHeaders:
 
     def __init__(self, headers: Any):
         self.attributes: dict = {}
-        self.cost: Optional[dict] = None
+        self.cost: dict | None = None
         self.energy_remaining_kwh = self.allowance_remaining_usd = None
         mcr_kept = 0
         for name, value in _lowered(headers):

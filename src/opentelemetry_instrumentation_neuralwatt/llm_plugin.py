@@ -19,7 +19,6 @@ import os
 import time
 import urllib.request
 from pathlib import Path
-from typing import Optional
 
 import click
 import llm
@@ -105,7 +104,7 @@ def available_models(refresh: bool = False) -> list:
         models = fetch_models()
     except Exception as error:
         if refresh:
-            raise click.ClickException(f"could not list Neuralwatt models from {api_base()}: {error}")
+            raise click.ClickException(f"could not list Neuralwatt models from {api_base()}: {error}") from error
         logger.debug("neuralwatt: model list unavailable (%s); using %s", error, "cache" if cached else "built-in list")
         if cached and cached.get("api_base") == api_base():
             return cached["models"]
@@ -164,12 +163,12 @@ def register_commands(cli):
         try:
             since_utc = report.parse_since(since) if since else None
         except ValueError as error:
-            raise click.BadParameter(str(error), param_hint="--since")
+            raise click.BadParameter(str(error), param_hint="--since") from error
         rows = report.energy_by_model(path, since=since_utc, model=_resolve_model(model))
         click.echo(report.render_json(rows) if as_json else report.render_table(rows))
 
 
-def _resolve_model(name: Optional[str]) -> Optional[str]:
+def _resolve_model(name: str | None) -> str | None:
     if not name:
         return None
     try:

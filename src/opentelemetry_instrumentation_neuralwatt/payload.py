@@ -6,18 +6,18 @@ from __future__ import annotations
 import json
 import logging
 import math
-from typing import Any, Optional, Union
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
-AttributeValue = Union[str, bool, int, float]
+AttributeValue = str | bool | int | float
 
 # Longest energy/cost JSON we parse: real payloads are a few hundred bytes.
 MAX_PAYLOAD_CHARS = 16_384
 MAX_STRING_CHARS = 256
 
 
-def load_payload(raw: Any) -> Optional[dict]:
+def load_payload(raw: Any) -> dict | None:
     """A JSON object from raw payload text (or an already decoded dict), else None."""
     if isinstance(raw, dict):
         return raw
@@ -39,7 +39,7 @@ def load_payload(raw: Any) -> Optional[dict]:
     return value
 
 
-def _shallow_members(raw: str) -> Optional[dict]:
+def _shallow_members(raw: str) -> dict | None:
     """The members of a JSON object whose values parse, leaving out those nested too deep: a
     hostile payload cannot take a valid `energy_joules` down with it."""
     text = raw.strip()
@@ -68,7 +68,7 @@ def _shallow_members(raw: str) -> Optional[dict]:
     return members
 
 
-def number(value: Any, low: float, high: float) -> Optional[float]:
+def number(value: Any, low: float, high: float) -> float | None:
     # Exact types: JSON true/false are bools, never measurements. The bounds are finite, so
     # the comparison also rejects NaN and infinities.
     kind = type(value)
@@ -81,7 +81,7 @@ def number(value: Any, low: float, high: float) -> Optional[float]:
     return value if low <= value <= high else None
 
 
-def clean_text(value: Any, limit: int = MAX_STRING_CHARS) -> Optional[str]:
+def clean_text(value: Any, limit: int = MAX_STRING_CHARS) -> str | None:
     """A string as an attribute can carry it: cut to `limit`, and text that is not valid UTF-8
     (lone surrogates, which exporters refuse) has those characters replaced by "?"."""
     if not isinstance(value, str):
@@ -94,7 +94,7 @@ def clean_text(value: Any, limit: int = MAX_STRING_CHARS) -> Optional[str]:
     return value
 
 
-def scalar(value: Any) -> Optional[AttributeValue]:
+def scalar(value: Any) -> AttributeValue | None:
     if isinstance(value, bool):
         return value
     if isinstance(value, int):

@@ -8,13 +8,12 @@ import re
 import sqlite3
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Optional
 
 _AGE = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
-def parse_since(text: str, now: Optional[datetime] = None) -> str:
+def parse_since(text: str, now: datetime | None = None) -> str:
     """`7d`, `24h`, `30m`, a date or an ISO time -> an ISO UTC time to compare with datetime_utc."""
     text = text.strip()
     now = now or datetime.now(timezone.utc)
@@ -25,13 +24,14 @@ def parse_since(text: str, now: Optional[datetime] = None) -> str:
         try:
             moment = datetime.fromisoformat(text)
         except ValueError:
-            raise ValueError(f"{text!r} is neither a date/time (2026-11-01, 2026-11-01T12:00) nor an age (30m, 24h, 7d)")
+            raise ValueError(f"{text!r} is neither a date/time (2026-11-01, 2026-11-01T12:00) "
+                             "nor an age (30m, 24h, 7d)") from None
         if moment.tzinfo is not None:
             moment = moment.astimezone(timezone.utc)
     return moment.replace(tzinfo=None).isoformat()
 
 
-def _table(db: sqlite3.Connection) -> Optional[str]:
+def _table(db: sqlite3.Connection) -> str | None:
     """llm >= 0.36 logs each call in `turns`; older releases in `responses`."""
     for table in ("turns", "responses"):
         columns = {row[1] for row in db.execute(f"pragma table_info({table})")}
@@ -40,13 +40,13 @@ def _table(db: sqlite3.Connection) -> Optional[str]:
     return None
 
 
-def _number(value) -> Optional[float]:
+def _number(value) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return float(value) if math.isfinite(value) and value >= 0 else None
 
 
-def energy_by_model(path: Path, since: Optional[str] = None, model: Optional[str] = None) -> list:
+def energy_by_model(path: Path, since: str | None = None, model: str | None = None) -> list:
     """One row per model with logged energy, heaviest first."""
     if not Path(path).exists():
         return []
@@ -118,7 +118,8 @@ def render_table(rows: list) -> str:
     if not rows:
         return ("No Neuralwatt energy in the logs yet.\n"
                 "Run a prompt with a Neuralwatt model, for example:  llm -m neuralwatt/openai/gpt-oss-20b 'Hello'")
-    header = f"{'model':<40} {'requests':>8} {'joules':>12} {'Wh':>10} {'J/request':>10} {'J/out tok':>10} {'g CO2e':>10} {'USD':>10}"
+    header = (f"{'model':<40} {'requests':>8} {'joules':>12} {'Wh':>10} {'J/request':>10} {'J/out tok':>10} "
+              f"{'g CO2e':>10} {'USD':>10}")
     lines = [header, "-" * len(header)]
     for row in rows:
         lines.append(

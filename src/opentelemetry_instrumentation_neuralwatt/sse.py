@@ -15,7 +15,7 @@ we never see (other endpoints of the SDK, other libraries) would pay for it too.
 from __future__ import annotations
 
 import logging
-from typing import Any, List, Optional, Tuple
+from typing import Any
 
 import wrapt
 
@@ -98,7 +98,7 @@ def _status_frame(decoder: Any, event: Any) -> Any:
 
 
 def captured_all(decoder: Any, data_energy: Any = None, data_cost: Any = None,
-                 fallback_cost: Any = None) -> Tuple[Optional[Measurement], List[Measurement]]:
+                 fallback_cost: Any = None) -> tuple[Measurement | None, list[Measurement]]:
     """The measurement of one stream, and every valid energy report it carried (see
     `energy.select`): a data chunk's `energy`/`cost` first, then its decoder's comments, in the
     order they came; `fallback_cost` (the response headers') when no cost came in the body."""
@@ -119,6 +119,6 @@ def captured_all(decoder: Any, data_energy: Any = None, data_cost: Any = None,
     return select(energies, costs)
 
 
-def captured(decoder: Any, data_energy: Any = None, data_cost: Any = None) -> Optional[Measurement]:
+def captured(decoder: Any, data_energy: Any = None, data_cost: Any = None) -> Measurement | None:
     """The measurement of one stream (see `captured_all`), or None."""
     return captured_all(decoder, data_energy, data_cost)[0]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from typing import Any, Optional
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GenAI
@@ -19,8 +19,8 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from . import content, livewire, sse
 from .energy import Measurement
-from .payload import clean_text
 from .instruments import Instruments
+from .payload import clean_text
 from .version import __version__
 
 logger = logging.getLogger(__name__)
@@ -48,13 +48,13 @@ class Telemetry:
         self.instruments = Instruments(meter_provider, __version__, SCHEMA_URL)
         self.capture_content = capture_content
 
-    def start_span(self, call, start_time: Optional[int] = None):
+    def start_span(self, call, start_time: int | None = None):
         model = call.request_model
         return self.tracer.start_span(f"{call.operation} {model}" if model else call.operation,
                                       kind=SpanKind.CLIENT, attributes=call.request_attributes,
                                       start_time=start_time)
 
-    def finish(self, call, found: Optional[Measurement], error: Optional[BaseException]) -> None:
+    def finish(self, call, found: Measurement | None, error: BaseException | None) -> None:
         """Metrics for a finished call, and its span's response attributes (ending our own span)."""
         elapsed = time.perf_counter() - call.started
         metric_attributes = {
@@ -121,7 +121,7 @@ class Telemetry:
             span.end()
 
 
-    def _quota_seen(self, host: str, headers, found: Optional[Measurement]) -> None:
+    def _quota_seen(self, host: str, headers, found: Measurement | None) -> None:
         if headers.energy_remaining_kwh is not None:
             self.instruments.energy_remaining[host] = headers.energy_remaining_kwh
         allowance = headers.allowance_remaining_usd
@@ -133,7 +133,11 @@ class Telemetry:
 
 
 # API keys and bearer tokens a server may echo in an error message never reach a span.
-_SECRET = re.compile(r"(sk-[A-Za-z0-9_\-]{6,}|(?i:bearer)\s+[A-Za-z0-9._~+/\-]+=*|(?i:api[_-]?key)[\"']?\s*[:=]\s*[\"']?[^\s\"',}]+)")
+_SECRET = re.compile(
+    r"(sk-[A-Za-z0-9_\-]{6,}"  # OpenAI-style keys
+    r"|(?i:bearer)\s+[A-Za-z0-9._~+/\-]+=*"  # Authorization values
+    r"|(?i:api[_-]?key)[\"']?\s*[:=]\s*[\"']?[^\s\"',}]+)"  # api_key=..., "apiKey": "..."
+)
 
 
 def scrub(text: str) -> str:
@@ -143,7 +147,7 @@ def scrub(text: str) -> str:
 _warned: set = set()
 
 
-def _warn_if_neuralwatt(call, found: Optional[Measurement]) -> None:
+def _warn_if_neuralwatt(call, found: Measurement | None) -> None:
     """Say so, once per host and process, when a host that is not listed answers like Neuralwatt:
     its calls get no span, which nobody would otherwise notice."""
     where = f"{call.host}:{call.port}" if call.port else call.host

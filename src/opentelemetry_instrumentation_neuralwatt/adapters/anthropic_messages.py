@@ -16,8 +16,7 @@ from typing import Any
 
 from opentelemetry import trace
 
-from .. import calls
-from .. import content
+from .. import calls, content
 from ..calls import async_wrapper, sync_wrapper
 from ..streams import finish_stream
 from .base import Adapter, add_finish_reason, get, keep_energy, keep_text, request_attributes

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import importlib
 import math
-from functools import lru_cache
-from typing import Any, NamedTuple, Optional
+from functools import cache
+from typing import Any, NamedTuple
 
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GenAI
 from opentelemetry.semconv.attributes import server_attributes
@@ -35,7 +35,7 @@ class SdkTypes(NamedTuple):
     raw: Any  # tuple: every raw (`with_raw_response`) or streaming response class
 
 
-@lru_cache(maxsize=None)
+@cache
 def sdk_types(package: str) -> SdkTypes:
     streaming = importlib.import_module(f"{package}._streaming")
     try:  # the raw-response classes moved between SDK releases; both are optional here
@@ -87,8 +87,8 @@ def keep_energy(call: Any, item: Any) -> None:
             call.data_mcr = mcr
 
 
-def request_attributes(api: str, operation: str, model: Optional[str], host: str, port: Optional[int],
-                       kwargs: dict, content: Optional[dict] = None) -> dict:
+def request_attributes(api: str, operation: str, model: str | None, host: str, port: int | None,
+                       kwargs: dict, content: dict | None = None) -> dict:
     """The span's start attributes, common to every API; `content` (see content.py) only when
     message content is captured."""
     attributes = {

@@ -24,7 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import threading
-from typing import Iterable, Optional
+from collections.abc import Iterable
 
 from .live import Sessions
 from .measure import FAULTS, Meter
@@ -38,7 +38,7 @@ class NeuralwattEmulator:
     """The emulator as a context manager: starts on enter (port 0 picks a free port), stops on exit."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, faults: Iterable[str] = (),
-                 seed: Optional[int] = None, completion_tokens: int = 12, chunk_delay: float = 0.0,
+                 seed: int | None = None, completion_tokens: int = 12, chunk_delay: float = 0.0,
                  responses_energy: bool = False):
         unknown = set(faults) - set(FAULTS)
         if unknown:
@@ -56,14 +56,14 @@ class NeuralwattEmulator:
         self._lock = threading.Lock()
         self._counter = 0
         self._seen: set = set()
-        self._server: Optional[Server] = None
-        self._thread: Optional[threading.Thread] = None
+        self._server: Server | None = None
+        self._thread: threading.Thread | None = None
 
     @property
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}/v1"
 
-    def start(self) -> "NeuralwattEmulator":
+    def start(self) -> NeuralwattEmulator:
         self._server = Server((self.host, self.port), Handler)
         self._server.emulator = self
         self.port = self._server.server_address[1]
@@ -79,7 +79,7 @@ class NeuralwattEmulator:
             self._server.server_close()
             self._server = None
 
-    def __enter__(self) -> "NeuralwattEmulator":
+    def __enter__(self) -> NeuralwattEmulator:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -112,7 +112,7 @@ class NeuralwattEmulator:
             return self._counter
 
 
-def main(argv: Optional[list] = None) -> None:
+def main(argv: list | None = None) -> None:
     parser = argparse.ArgumentParser(description="Run a Neuralwatt-compatible API emulator.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8123)

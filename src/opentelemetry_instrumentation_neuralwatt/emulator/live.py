@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from typing import Optional
 
 PLAN = "pro"
 ENERGY_INCLUDED_KWH = 5.0
@@ -65,7 +64,7 @@ def mcr_metrics(session: dict, prompt_tokens: int) -> dict:
     }
 
 
-def headers(model: str, cost: Optional[dict], energy_used_kwh: float, session: Optional[dict]) -> dict:
+def headers(model: str, cost: dict | None, energy_used_kwh: float, session: dict | None) -> dict:
     """The response headers of one answer."""
     sent = {"x-subscription-plan": PLAN, "x-energy-included": repr(ENERGY_INCLUDED_KWH),
             "x-energy-used": repr(energy_used_kwh), "x-energy-remaining": repr(ENERGY_INCLUDED_KWH - energy_used_kwh),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 import threading
-from typing import Any, Optional
+from typing import Any
 
 FAULTS = {
     "malformed-energy": "the energy payload is not valid JSON",
@@ -60,11 +60,11 @@ def cost(prompt_tokens: int, completion_tokens: int) -> dict:
 class Meter:
     """Per-request numbers from one seeded random source (the same seed, the same answers)."""
 
-    def __init__(self, seed: Optional[int]):
+    def __init__(self, seed: int | None):
         self._random = random.Random(seed)
         self._lock = threading.Lock()
 
-    def measure(self, prompt_tokens: int, completion_tokens: int, faults: frozenset, mcr: Optional[dict] = None):
+    def measure(self, prompt_tokens: int, completion_tokens: int, faults: frozenset, mcr: dict | None = None):
         """The energy and cost objects of one request, shaped as the live service sends them: a
         capped multi-GPU attribution (with the uncapped share), and `mcr` for MCR models."""
         with self._lock:

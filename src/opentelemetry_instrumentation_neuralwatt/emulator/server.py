@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Optional
+from typing import Any
 
 from . import wire_anthropic, wire_openai, wire_responses
 from .streaming import StreamWriter
@@ -28,7 +28,7 @@ MODELS = [
 
 class Handler(StreamWriter, BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: "Server"
+    server: Server
 
     def log_message(self, format, *args):  # quiet: tests and demos print their own output
         pass
@@ -38,7 +38,7 @@ class Handler(StreamWriter, BaseHTTPRequestHandler):
         names = {f.strip() for f in self.headers.get(FAULT_HEADER, "").split(",") if f.strip()}
         return frozenset(names | set(self.server.emulator.faults))
 
-    def _send_json(self, status: int, body: Any, headers: Optional[dict] = None) -> None:
+    def _send_json(self, status: int, body: Any, headers: dict | None = None) -> None:
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")

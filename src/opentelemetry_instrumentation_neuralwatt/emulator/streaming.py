@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import socket
 import time
-from typing import Optional
 
 from .wire import Answer, Exchange
 
@@ -70,7 +69,7 @@ class StreamWriter:
             self._write(b"data: [DONE]" + newline + newline)
         self._end_stream()
 
-    def _write_event(self, name: Optional[str], data: dict, newline: bytes) -> None:
+    def _write_event(self, name: str | None, data: dict, newline: bytes) -> None:
         head = b"event: " + name.encode() + newline if name else b""
         self._write(head + b"data: " + json.dumps(data).encode() + newline + newline)
 

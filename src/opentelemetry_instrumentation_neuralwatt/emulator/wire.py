@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 from . import live
 from .measure import cost, tokens
@@ -25,16 +25,16 @@ class Exchange:
     request: dict
     faults: frozenset
     stream: bool = False
-    response_id: Optional[str] = None
-    model: Optional[str] = None
-    usage: Optional[dict] = None
+    response_id: str | None = None
+    model: str | None = None
+    usage: dict | None = None
     energy: Any = None  # the energy object as sent (None when not sent)
     cost: Any = None
     status: int = 200
     headers: dict = field(default_factory=dict)  # the request's (without credentials)
     response_headers: dict = field(default_factory=dict)  # what the emulator answered with
-    mcr_session: Optional[dict] = None  # session_fp, stored_through, safe_drop_before (MCR models)
-    service_tier: Optional[str] = None
+    mcr_session: dict | None = None  # session_fp, stored_through, safe_drop_before (MCR models)
+    service_tier: str | None = None
     energy_reports: list = field(default_factory=list)  # every `: energy` comment sent, in order
 
 
@@ -43,8 +43,8 @@ class Answer:
     """What a route sends: a whole JSON body, or stream events (name or None, data) followed by
     the `: energy` / `: cost` comments and, for openai's chat and completions, `data: [DONE]`."""
 
-    body: Optional[dict] = None
-    events: Optional[list] = None
+    body: dict | None = None
+    events: list | None = None
     done: bool = True
     # The event the `stream-error` fault sends half-way through, in this API's error shape.
     error_event: tuple = (None, {"error": {"message": "emulated failure", "type": "server_error"}})

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 from . import live
 from .measure import tokens
 from .wire import CREATED, Answer, Turn
@@ -12,7 +10,7 @@ CHAT_MODEL = "openai/gpt-oss-20b"
 EMBEDDING_MODEL = "BAAI/bge-m3"
 
 
-def _tool_to_call(body: dict) -> Optional[str]:
+def _tool_to_call(body: dict) -> str | None:
     """With tools offered and no tool result yet, the model calls the first tool (no arguments)."""
     tools = body.get("tools") or []
     messages = body.get("messages") or []
