@@ -210,6 +210,10 @@ def test_every_abandoned_stream_ends_its_span_once(telemetry):
     assert all(s.end_time is not None and neuralwatt_attributes(s) == {} for s in spans)
 
 
+# Dropping a half-read async stream leaves httpx's own async generators (Response.aiter_raw) to
+# the garbage collector, which now and then reports one as "already executing" (an httpx
+# generator, not ours; 3 runs in 30 with the previous release too).
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 async def test_abandoned_async_streams_end_their_spans(telemetry, emulator):
     async with openai.AsyncOpenAI(base_url=emulator.base_url, api_key="k", max_retries=0) as client:
         for _ in range(100):

@@ -137,9 +137,9 @@ def hook_stream(call: Invocation, stream: Any) -> None:
 
 
 def failed(call: Invocation, error: BaseException) -> None:
-    """End a call the SDK raised on. Some errors carry the response (`.parse()` raising
-    LengthFinishReasonError keeps its `completion`): its energy is recorded with the error."""
-    completion = getattr(error, "completion", None)
+    """End a call the SDK raised on. An error raised after the response arrived (`.parse()`
+    raising LengthFinishReasonError, with or without its `completion`) keeps its energy."""
+    completion = getattr(error, "completion", None) or call.response
     if completion is not None:
         try:
             call.adapter.observe(call, completion)
@@ -177,8 +177,9 @@ async def _acall(call: Invocation, wrapped, args, kwargs):
 
 
 def run(adapter, operation: str, wrapped, instance, args, kwargs):
-    """One synchronous SDK call, recorded."""
-    call = begin(adapter, operation, instance, kwargs)
+    """One synchronous SDK call, recorded. A call the SDK makes inside one of ours (an older
+    `beta...parse` calls `create`) is part of that one: one call, one span."""
+    call = begin(adapter, operation, instance, kwargs) if pending.get() is None else None
     if call is None:
         return wrapped(*args, **kwargs)
     return take(call, _call(call, wrapped, args, kwargs))
@@ -186,7 +187,7 @@ def run(adapter, operation: str, wrapped, instance, args, kwargs):
 
 async def arun(adapter, operation: str, wrapped, instance, args, kwargs):
     """One asynchronous SDK call, recorded."""
-    call = begin(adapter, operation, instance, kwargs)
+    call = begin(adapter, operation, instance, kwargs) if pending.get() is None else None
     if call is None:
         return await wrapped(*args, **kwargs)
     return take(call, await _acall(call, wrapped, args, kwargs))

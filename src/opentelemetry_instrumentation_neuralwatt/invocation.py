@@ -33,7 +33,7 @@ class Invocation:
         "response_model", "response_id", "finish_reasons", "input_tokens", "output_tokens",
         "cache_read_tokens", "cache_creation_tokens", "reasoning_tokens", "output_text", "output_tools",
         "data_energy", "data_cost", "data_mcr", "service_tier", "decoder", "headers", "reports",
-        "first_chunk_at", "output_chunks", "ended", "collector", "on_end", "_token", "_read_headers",
+        "first_chunk_at", "output_chunks", "response", "ended", "collector", "on_end", "_token", "_read_headers",
     )
 
     def __init__(self, telemetry: Telemetry, adapter: Any, operation: str, model: str | None,
@@ -59,6 +59,7 @@ class Invocation:
         # Streams: when the first chunk with content came (perf_counter), and the chunks after it.
         self.first_chunk_at: float | None = None
         self.output_chunks = 0
+        self.response: Any = None  # a whole response the SDK processed, before it returned
         self.ended = False
         self.adopted = False
         self.on_end = None  # what to run once our telemetry is done (an adapter's hand-back)

@@ -52,32 +52,27 @@ class _Copyable:
         return self.__wrapped__.__reduce_ex__(protocol)
 
 
-class _ClosingResponse(wrapt.ObjectProxy):
-    """A stream's HTTP response: closing it ends the stream's call. The SDK's stream helpers
-    (`chat.completions.stream()`) close a stream left early through its `.response`."""
-
-    def __init__(self, response, invocation: Invocation):
-        super().__init__(response)
-        self._self_invocation = invocation
-
-    def close(self):
-        try:
-            return self.__wrapped__.close()
-        finally:
-            finish_stream(self._self_invocation)
-
-    async def aclose(self):
-        try:
-            return await self.__wrapped__.aclose()
-        finally:
-            finish_stream(self._self_invocation)
+def helper_closed(wrapped, instance, args, kwargs):
+    """On the SDK's stream helpers' `close()` (`chat.completions.stream()`, `responses.stream()`),
+    which close the HTTP response directly, not the stream inside: end that stream's call too."""
+    try:
+        return wrapped(*args, **kwargs)
+    finally:
+        _helper_stream_ended(instance)
 
 
-def _closing_response(proxy) -> Any:
-    response = proxy._self_response
-    if response is None:
-        response = proxy._self_response = _ClosingResponse(proxy.__wrapped__.response, proxy._self_invocation)
-    return response
+async def async_helper_closed(wrapped, instance, args, kwargs):
+    try:
+        return await wrapped(*args, **kwargs)
+    finally:
+        _helper_stream_ended(instance)
+
+
+def _helper_stream_ended(helper: Any) -> None:
+    stream = getattr(helper, "_raw_stream", None)
+    call = getattr(stream, "_self_invocation", None)
+    if isinstance(call, Invocation):
+        finish_stream(call)
 
 
 class StreamProxy(_Copyable, wrapt.ObjectProxy):
@@ -86,11 +81,6 @@ class StreamProxy(_Copyable, wrapt.ObjectProxy):
     def __init__(self, stream, invocation: Invocation):
         super().__init__(stream)
         self._self_invocation = invocation
-        self._self_response = None
-
-    @property
-    def response(self):
-        return _closing_response(self)
 
     def __iter__(self):
         # A generator over the SDK's own iteration: the cheapest per-chunk path. Its
@@ -146,11 +136,6 @@ class AsyncStreamProxy(_Copyable, wrapt.ObjectProxy):
     def __init__(self, stream, invocation: Invocation):
         super().__init__(stream)
         self._self_invocation = invocation
-        self._self_response = None
-
-    @property
-    def response(self):
-        return _closing_response(self)
 
     async def __aiter__(self):
         invocation, stream = self._self_invocation, self.__wrapped__
@@ -194,10 +179,8 @@ class AsyncStreamProxy(_Copyable, wrapt.ObjectProxy):
             finish_stream(self._self_invocation)
 
     async def aclose(self):
-        try:
-            return await self.__wrapped__.aclose()
-        finally:
-            finish_stream(self._self_invocation)
+        finish_stream(self._self_invocation)  # nothing more will be read: end the call first
+        return await self.__wrapped__.aclose()
 
     def __del__(self):  # collected: end the call, but not here (see deferred.py)
         deferred.later(self._self_invocation.finish)

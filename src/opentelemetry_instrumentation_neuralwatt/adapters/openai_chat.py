@@ -6,6 +6,7 @@ from typing import Any
 
 from .. import content
 from ..calls import async_wrapper, sync_wrapper
+from ..streams import async_helper_closed, helper_closed
 from .base import MAX_LIST, Adapter, add_finish_reason, get, keep_energy, keep_text, request_attributes
 
 
@@ -22,6 +23,12 @@ class OpenAIChat(Adapter):
             (chat, "AsyncCompletions.create", async_wrapper(self, "chat")),
             (chat, "Completions.parse", sync_wrapper(self, "chat")),
             (chat, "AsyncCompletions.parse", async_wrapper(self, "chat")),
+            # openai before 1.92: `.parse()` lives in beta (and calls `create` itself).
+            ("openai.resources.beta.chat.completions", "Completions.parse", sync_wrapper(self, "chat")),
+            ("openai.resources.beta.chat.completions", "AsyncCompletions.parse", async_wrapper(self, "chat")),
+            # The stream helpers close the HTTP response, not our stream: end its call there too.
+            ("openai.lib.streaming.chat._completions", "ChatCompletionStream.close", helper_closed),
+            ("openai.lib.streaming.chat._completions", "AsyncChatCompletionStream.close", async_helper_closed),
             (completions, "Completions.create", sync_wrapper(self, "text_completion")),
             (completions, "AsyncCompletions.create", async_wrapper(self, "text_completion")),
             (embeddings, "Embeddings.create", sync_wrapper(self, "embeddings")),

@@ -8,6 +8,7 @@ from typing import Any
 
 from .. import content
 from ..calls import async_wrapper, sync_wrapper
+from ..streams import async_helper_closed, helper_closed
 from .base import Adapter, add_finish_reason, get, keep_energy, keep_text, request_attributes
 
 # Response.status -> the GenAI finish reason; an incomplete response says why itself.
@@ -27,6 +28,8 @@ class OpenAIResponses(Adapter):
         return [
             (module, "Responses.create", sync_wrapper(self, "chat")),
             (module, "AsyncResponses.create", async_wrapper(self, "chat")),
+            ("openai.lib.streaming.responses._responses", "ResponseStream.close", helper_closed),
+            ("openai.lib.streaming.responses._responses", "AsyncResponseStream.close", async_helper_closed),
         ]
 
     def request_attributes(self, operation, model, host, port, kwargs, capture_content):
