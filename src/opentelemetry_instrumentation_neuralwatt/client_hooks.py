@@ -20,15 +20,15 @@ def _response_read(call: Invocation, result: Any, response: Any) -> None:
     span is adopted, read a whole response now, before the SDK ends that span."""
     try:
         call.headers = response.headers
+        if not call.adopted:  # kept for an error the SDK may still raise after it (calls.failed)
+            call.response = result
+            return
         sdk = call.adapter.sdk()
         if isinstance(result, (sdk.stream, sdk.async_stream)):
             return
         if isinstance(result, sdk.raw) and read_later(result):
             return  # a raw stream, or `with_streaming_response`: read later, through the proxy
-        if call.adopted:
-            take(call, result)
-        else:  # kept for an error the SDK may still raise after it (see calls.failed)
-            call.response = result
+        take(call, result)
     except Exception:
         logger.debug("neuralwatt: could not read the response", exc_info=True)
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import context, trace
 
 from . import collect, sse
-from .energy import Measurement
+from .energy import Measurement, measurement
 from .livewire import ResponseHeaders
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -112,8 +112,11 @@ class Invocation:
             return
         try:
             headers = self.response_headers()
-            found, self.reports = sse.captured_all(self.decoder, self.data_energy, self.data_cost,
-                                                   headers.cost if headers is not None else None)
+            fallback_cost = headers.cost if headers is not None else None
+            if self.decoder is None:  # a whole response: one report at most
+                found = measurement(self.data_energy, self.data_cost if self.data_cost is not None else fallback_cost)
+            else:
+                found, self.reports = sse.captured_all(self.decoder, self.data_energy, self.data_cost, fallback_cost)
         except Exception:
             logger.debug("neuralwatt: could not read the reported energy", exc_info=True)
             found = None
