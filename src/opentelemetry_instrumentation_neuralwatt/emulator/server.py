@@ -81,13 +81,14 @@ class Handler(StreamWriter, BaseHTTPRequestHandler):
         exchange.headers = {k.lower(): v for k, v in self.headers.items()
                             if k.lower() not in ("authorization", "x-api-key")}
         route = ROUTES.get(path)
-        if self._http_fault(exchange) or route is None:
-            if route is None and exchange.status == 200:
-                exchange.status = 404
-                self._send_json(404, {"error": {"message": f"no route {path}", "type": "not_found"}})
-            emulator._record(exchange)
-            return
+        # Recorded before anything is sent: a client that has its answer finds its exchange here.
         emulator._record(exchange)
+        if self._http_fault(exchange):
+            return
+        if route is None:
+            exchange.status = 404
+            self._send_json(404, {"error": {"message": f"no route {path}", "type": "not_found"}})
+            return
         answer = route(Turn(emulator, exchange, body))
         if answer.events is None:
             self._send_json(200, answer.body, exchange.response_headers)
