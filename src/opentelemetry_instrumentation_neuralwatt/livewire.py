@@ -6,7 +6,6 @@ frames. Everything is untrusted: a value of the wrong shape is dropped, never ra
 from __future__ import annotations
 
 import json
-import math
 import re
 from typing import Any
 
@@ -38,14 +37,6 @@ _SNAKE = re.compile(r"[a-z][a-z0-9_]{0,63}\Z")
 _INTEGER = re.compile(r"-?[0-9]{1,18}\Z")
 
 
-def _float(text: Any) -> float | None:
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) and abs(value) < 1e12 else None
-
-
 # Lower-case header name (bytes, as the HTTP library keeps it) -> (kind, name it maps to).
 _WANTED = {name.encode(): ("cost", field) for name, field in COST_HEADERS.items()}
 _WANTED.update({name.encode(): ("quota", attribute) for name, attribute in QUOTA_HEADERS.items()})
@@ -54,11 +45,14 @@ _WANTED[TIER_HEADER.encode()] = ("text", SERVICE_TIER)
 
 
 def _lowered(headers: Any):
-    """(lower-case name, value) byte pairs: httpx keeps them lowered already (`_list`)."""
+    """(raw name, lower-case name, value) byte triples: httpx keeps them so already (`_list`)."""
     kept = getattr(headers, "_list", None)
     if kept is not None:
-        return [(lower, value) for _, lower, value in kept]
-    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+        return kept
+    return [(b"", name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+
+
+_ENERGY_REMAINING = QUOTA_HEADERS["x-energy-remaining"]
 
 
 class ResponseHeaders:
@@ -72,7 +66,7 @@ class ResponseHeaders:
         self.cost: dict | None = None
         self.energy_remaining_kwh = self.allowance_remaining_usd = None
         mcr_kept = 0
-        for name, value in _lowered(headers):
+        for _, name, value in _lowered(headers):
             wanted = _WANTED.get(name)
             if wanted is None:
                 if name[:6] == b"x-mcr-" and mcr_kept < MAX_HEADERS:
@@ -85,8 +79,11 @@ class ResponseHeaders:
                 if text:
                     self.attributes[target] = text[:MAX_TEXT]
                 continue
-            number = _float(value)  # float() reads ASCII bytes, surrounding spaces included
-            if number is None:
+            try:  # float() reads ASCII bytes, surrounding spaces included
+                number = float(value)
+            except ValueError:
+                continue
+            if not -1e12 < number < 1e12:  # also false for NaN
                 continue
             if kind == "cost":
                 if self.cost is None:
@@ -96,7 +93,7 @@ class ResponseHeaders:
                     self.allowance_remaining_usd = number
             else:
                 self.attributes[target] = number
-                if target == QUOTA_HEADERS["x-energy-remaining"]:
+                if target == _ENERGY_REMAINING:
                     self.energy_remaining_kwh = number
 
     def _mcr(self, name: str, value: str) -> int:
@@ -108,7 +105,7 @@ class ResponseHeaders:
 
 def looks_like_neuralwatt(headers: Any) -> bool:
     """Whether a response's headers carry Neuralwatt's energy or MCR headers."""
-    return any(name[:9] == b"x-energy-" or name[:6] == b"x-mcr-" for name, _ in _lowered(headers))
+    return any(name[:9] == b"x-energy-" or name[:6] == b"x-mcr-" for _, name, _ in _lowered(headers))
 
 
 def session_attributes(payload: Any) -> dict:
