@@ -1,11 +1,13 @@
 """One adapter per API shape: it names the SDK methods to wrap and maps that API's request,
 response and stream events onto the neutral call record (`invocation.Invocation`).
 
-An adapter provides `api` (a name for the API shape), `targets()` ((module, "Class.method",
+An adapter provides `api` (a name for the API shape), `package` (the SDK it patches), `paths`
+(request paths, for calls that bypass our wrappers), `targets()` ((module, "Class.method",
 wrapper) triples), `sdk()` (the SDK's stream and raw-response classes), `request_attributes(...)`,
-`observe(call, item)` (a whole response or one stream event), `sdk_traces(client)` (whether the
-SDK makes its own span for the call) and `end_before_sdk(...)` (for SDKs that do). Adding an API
-is one module here and one line in ADAPTERS.
+`observe(call, item)` (a whole response or one stream event), `is_content(item)` (a stream item
+that carries content, for time to first chunk), `sdk_traces(client)` (whether the SDK makes its
+own span for the call) and `end_before_sdk(...)` (for SDKs that do); `base.Adapter` has the
+defaults. Adding an API is one module here and one line in ADAPTERS.
 """
 
 from __future__ import annotations
