@@ -90,6 +90,20 @@ def print_requests(spans) -> None:
               f"{show(a.get('neuralwatt.cost.request_cost_usd'), '.3g'):>11}")
 
 
+def print_where_to_look(spans) -> None:
+    """Each request's trace id, and where to find it."""
+    exporting = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    print("\nTrace ids:")
+    for label, span in zip(["sync", "sync stream", "async", "async stream"], spans, strict=False):
+        print(f"  {label:<14} {span.context.trace_id:032x}")
+    if exporting:
+        print(f"Sent over OTLP to {exporting}. With the stack in examples/observability: each trace at "
+              "http://localhost:16686/trace/<trace id> (Jaeger), the dashboard at http://localhost:3000.")
+    else:
+        print("To see them in Jaeger and on the energy dashboard: cd examples/observability && docker compose up -d,"
+              "\nthen run again with OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318.")
+
+
 def metric_totals(reader) -> dict:
     totals = {}
     for resource_metrics in reader.get_metrics_data().resource_metrics:
@@ -107,8 +121,8 @@ def print_totals(reader) -> None:
     totals = metric_totals(reader)
     count, joules = totals.get("neuralwatt.energy", (0, 0.0))
     power_count, watts = totals.get("neuralwatt.power", (0, 0.0))
-    print(f"\nMetric totals: {count} measured requests, {joules:.4f} J ({joules / 3.6e6:.3e} kWh, "
-          f"{joules / 3600:.6f} Wh)")
+    print(f"\nMetric totals: {count} measured requests, {joules:.4f} J = {joules / 3600:.6f} Wh "
+          f"({joules / 3.6e6:.3e} kWh)")
     if power_count:
         print(f"  mean power {watts / power_count:.1f} W")
     if "neuralwatt.carbon" in totals:
@@ -140,6 +154,7 @@ def main() -> None:
         run_calls(base_url, api_key, model)
         print_requests(spans.get_finished_spans())
         print_totals(reader)
+        print_where_to_look(spans.get_finished_spans())
     finally:
         instrumentor.uninstrument()
         tracer_provider.shutdown()

@@ -27,7 +27,7 @@ def _attributes(key_values) -> dict:
 
 class OtlpReceiver:
     def __init__(self):
-        self.spans: list[dict] = []  # {"name", "kind", "attributes", "status"}
+        self.spans: list[dict] = []  # {"name", "kind", "trace_id" (hex), "attributes", "status"}
         self.points: list[dict] = []  # histogram points: {"metric", "unit", "attributes", "count", "sum"}
         self.requests = {"http": 0, "grpc": 0}
         self._lock = threading.Lock()
@@ -40,6 +40,7 @@ class OtlpReceiver:
                 for scope_spans in resource_spans.scope_spans:
                     for span in scope_spans.spans:
                         self.spans.append({"name": span.name, "kind": span.kind, "status": span.status.code,
+                                           "trace_id": span.trace_id.hex(),
                                            "attributes": _attributes(span.attributes)})
 
     def add_metrics(self, request, transport: str) -> None:

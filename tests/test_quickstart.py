@@ -33,7 +33,9 @@ def test_demo_prints_the_servers_energy_per_request_and_the_totals():
     assert [int(row[3]) for row in rows] == [e.usage["completion_tokens"] for e in sent]
     total = sum(e.energy["energy_joules"] for e in sent)
     assert f"4 measured requests, {total:.4f} J" in output
+    assert f"= {total / 3600:.6f} Wh" in output
     assert "No NEURALWATT_API_KEY: using the built-in emulator" in output
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318" in output  # where to look next
 
 
 def test_demo_exports_over_otlp_when_an_endpoint_is_set():
@@ -49,5 +51,9 @@ def test_demo_exports_over_otlp_when_an_endpoint_is_set():
     printed = [float(j) for j in re.findall(r"^(?:sync|async)[a-z ]*\s+\S+\s+\d+/\d+\s+([\d.]+)", output, re.M)]
     exported = [s["attributes"]["neuralwatt.energy.joules"] for s in receiver.spans]
     assert [round(j, 4) for j in exported] == printed
+    # Each request's trace id is printed, as the exporter sent it, with where to find it.
+    printed_ids = re.findall(r"^  (?:sync|async)[a-z ]*\s+([0-9a-f]{32})$", output, re.M)
+    assert printed_ids == [s["trace_id"] for s in receiver.spans]
+    assert "http://localhost:16686/trace/" in output
     (energy,) = receiver.latest_points("neuralwatt.energy")
     assert energy["count"] == 4 and round(energy["sum"], 4) == round(sum(exported), 4)
