@@ -3,8 +3,13 @@
 # Extra arguments go to pytest (for example: bash scripts/test.sh -k streaming).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-prometheus.sh   # the dashboard tests run a real Prometheus
+# The dashboard tests run a real Prometheus (Debian's package, which needs root to install).
+# Without it they are skipped, and this says so; with CI=true a missing Prometheus is a failure.
+if ! bash scripts/install-prometheus.sh; then
+  if [ "${CI:-}" = "true" ]; then exit 1; fi
+  echo "test.sh: Prometheus/promtool missing and not installable as $(id -un): the dashboard's Prometheus tests will be skipped" >&2
+fi
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".[test,llm-test]"
-exec .venv/bin/python -m pytest "$@"
+exec .venv/bin/python -m pytest -rs "$@"   # -rs: a skipped test says why
