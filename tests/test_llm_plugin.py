@@ -155,7 +155,8 @@ def test_energy_report_sums_what_the_server_sent(llm_cli, user_dir, emulator):
     llm_cli("-m", MODEL_ID, "--no-stream", "two")
     llm_cli("-m", "neuralwatt/zai-org/GLM-5.1-FP8", "three")
 
-    (gpt, glm) = sorted(json.loads(llm_cli("neuralwatt", "energy", "--json").output), key=lambda r: r["model"])
+    found = json.loads(llm_cli("neuralwatt", "energy", "--json").output)
+    (gpt, glm) = sorted(found["models"], key=lambda r: r["model"])
     sent = emulator.exchanges
     joules = sent[0].energy["energy_joules"] + sent[1].energy["energy_joules"]
     tokens = sent[0].usage["completion_tokens"] + sent[1].usage["completion_tokens"]
@@ -167,18 +168,94 @@ def test_energy_report_sums_what_the_server_sent(llm_cli, user_dir, emulator):
     assert gpt["carbon_g"] == pytest.approx(sent[0].energy["carbon_g_co2eq"] + sent[1].energy["carbon_g_co2eq"], rel=1e-12)
     assert gpt["cost_usd"] == pytest.approx(sent[0].cost["request_cost_usd"] + sent[1].cost["request_cost_usd"], rel=1e-12)
     assert glm["requests"] == 1 and glm["joules"] == sent[2].energy["energy_joules"]
-
-    only_glm = json.loads(llm_cli("neuralwatt", "energy", "--json", "-m", "neuralwatt/zai-org/GLM-5.1-FP8").output)
-    assert [row["model"] for row in only_glm] == ["neuralwatt/zai-org/GLM-5.1-FP8"]
-    table = llm_cli("neuralwatt", "energy").output
-    assert f"{joules:.4f}" in table and "total" in table
-    assert json.loads(llm_cli("neuralwatt", "energy", "--json", "--since", "2999-01-01").output) == []
-    assert len(json.loads(llm_cli("neuralwatt", "energy", "--json", "--since", "1h").output)) == 2
+    assert found["total"]["requests"] == 3
+    assert found["total"]["joules"] == pytest.approx(sum(e.energy["energy_joules"] for e in sent), rel=1e-12)
+    assert found["total"]["cost_usd"] == pytest.approx(sum(e.cost["request_cost_usd"] for e in sent), rel=1e-12)
 
 
-def test_energy_report_with_nothing_logged(llm_cli):
+def test_energy_report_filters_by_model_and_time(llm_cli, emulator):
+    llm_cli("-m", MODEL_ID, "one")
+    llm_cli("-m", "neuralwatt/zai-org/GLM-5.1-FP8", "two")
+
+    def report(*args):
+        return json.loads(llm_cli("neuralwatt", "energy", "--json", *args).output)
+
+    only_glm = report("-m", "neuralwatt/zai-org/GLM-5.1-FP8")
+    assert [row["model"] for row in only_glm["models"]] == ["neuralwatt/zai-org/GLM-5.1-FP8"]
+    assert only_glm["total"]["joules"] == emulator.exchanges[1].energy["energy_joules"]
+    assert report("--since", "2999-01-01")["models"] == []
+    assert report("--since", "2999-01-01")["total"]["requests"] == 0
+    assert len(report("--since", "1h")["models"]) == 2
+
+
+def test_energy_report_counts_every_call_path_once(llm_cli, emulator):
+    llm_cli("-m", MODEL_ID, "streamed")
+    llm_cli("-m", MODEL_ID, "--no-stream", "whole")
+    llm_cli("-m", MODEL_ID, "--async", "async streamed")
+    llm_cli("-m", MODEL_ID, "--async", "--no-stream", "async whole")
+    llm_cli("-m", MODEL_ID, "-T", "llm_version", "a tool chain: two turns")
+
+    (row,) = json.loads(llm_cli("neuralwatt", "energy", "--json").output)["models"]
+    assert len(emulator.exchanges) == 6
+    assert row["requests"] == 6
+    assert row["joules"] == pytest.approx(sum(e.energy["energy_joules"] for e in emulator.exchanges), rel=1e-12)
+    assert row["output_tokens"] == sum(e.usage["completion_tokens"] for e in emulator.exchanges)
+
+
+def test_energy_report_table_is_in_human_units_with_totals(llm_cli, emulator):
+    from opentelemetry_instrumentation_neuralwatt import units
+
+    llm_cli("-m", MODEL_ID, "one")
+    llm_cli("-m", "neuralwatt/zai-org/GLM-5.1-FP8", "two")
+    emulator.faults = frozenset({"no-measurement"})
+    llm_cli("-m", MODEL_ID, "three")
+
+    lines = llm_cli("neuralwatt", "energy").output.splitlines()
+    sent = [e.energy for e in emulator.exchanges[:2]]
+    gpt = next(line.split() for line in lines if line.startswith(MODEL_ID))
+    total = next(line.split() for line in lines if line.startswith("total"))
+    assert lines[0].split()[:3] == ["model", "requests", "energy"]
+    assert gpt[1:4] == ["1", *units.energy(sent[0]["energy_joules"]).split()]
+    assert total[1:4] == ["2", *units.energy(sent[0]["energy_joules"] + sent[1]["energy_joules"]).split()]
+    assert units.carbon(sent[0]["carbon_g_co2eq"] + sent[1]["carbon_g_co2eq"]) in " ".join(total)
+    assert lines[-1] == "(1 logged calls had no measurement from Neuralwatt and are not counted)"
+
+
+@pytest.mark.parametrize("joules, shown", [
+    (2.66764, "2.668 J"), (0.0123456, "0.01235 J"), (1234.56, "1235 J"),
+    (3600 * 14.2449, "14.24 Wh"), (3600 * 999.94, "999.9 Wh"), (3.6e6 * 1.25, "1.250 kWh"), (0.0, "0 J"),
+])
+def test_energy_is_shown_in_the_unit_its_size_suits(joules, shown):
+    from opentelemetry_instrumentation_neuralwatt import units
+
+    assert units.energy(joules) == shown
+
+
+def test_carbon_and_cost_are_shown_with_four_significant_digits():
+    from opentelemetry_instrumentation_neuralwatt import units
+
+    assert [units.carbon(g) for g in (0.0000311, 2.5, 1200.0)] == ["0.03110 mg", "2.500 g", "1.200 kg"]
+    assert [units.dollars(usd) for usd in (0.000005234, 1.5)] == ["$0.000005234", "$1.500"]
+
+
+def test_energy_report_with_nothing_logged(llm_cli, user_dir):
+    llm_cli("logs", "on")
+    llm_cli("-m", "echo-is-not-installed", "x", ok=False)  # creates logs.db, logs nothing
+    assert (user_dir / "logs.db").exists()
+
     output = llm_cli("neuralwatt", "energy").output
     assert output.startswith("No Neuralwatt energy in the logs yet.")
+    assert json.loads(llm_cli("neuralwatt", "energy", "--json").output)["models"] == []
+    assert llm_cli("neuralwatt", "energy", "-m", MODEL_ID).output.startswith(f"No Neuralwatt energy in the logs for {MODEL_ID}.")
+
+
+def test_energy_report_says_when_there_is_no_logs_database(llm_cli, tmp_path):
+    missing = tmp_path / "nowhere" / "logs.db"
+
+    result = llm_cli("neuralwatt", "energy", "-d", str(missing), ok=False)
+    assert result.exit_code == 1
+    assert f"no llm logs database at {missing}" in result.output
+    assert llm_cli("neuralwatt", "energy", "--json", "-d", str(missing), ok=False).exit_code == 1
 
 
 def test_energy_report_rejects_a_bad_since(llm_cli):
@@ -202,7 +279,8 @@ with NeuralwattEmulator(seed=1) as emulator:
     def app():
         NeuralwattInstrumentor().instrument(tracer_provider=provider, hosts=[f"127.0.0.1:{emulator.port}"])
     def plugin():
-        from opentelemetry_instrumentation_neuralwatt import llm_plugin  # activates on import
+        from opentelemetry_instrumentation_neuralwatt import llm_plugin
+        llm_plugin.activate()  # what the first call of an llm model does
     for step in sys.argv[1:]:
         {"app": app, "plugin": plugin}[step]()
     client = openai.OpenAI(base_url=emulator.base_url, api_key="k")
@@ -223,3 +301,108 @@ def test_the_applications_own_instrument_call_wins_over_the_plugin(order, tmp_pa
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "True"
+
+
+LAZY_APP = """
+import json, sys
+from click.testing import CliRunner
+from llm.cli import cli  # loads the plugins, ours included
+
+HEAVY = ["opentelemetry_instrumentation_neuralwatt.instrumentor", "opentelemetry.instrumentation.instrumentor",
+         "wrapt", "openai.resources.chat.completions.completions"]
+assert "neuralwatt" in CliRunner().invoke(cli, ["--help"]).output
+after_help = [name for name in HEAVY if name in sys.modules]
+CliRunner().invoke(cli, ["neuralwatt", "energy"])
+after_report = [name for name in HEAVY if name in sys.modules]
+prompt = CliRunner().invoke(cli, ["-m", "neuralwatt/openai/gpt-oss-20b", "hi"])
+from opentelemetry_instrumentation_neuralwatt import NeuralwattInstrumentor
+print(json.dumps({"after_help": after_help, "after_report": after_report, "prompt_exit": prompt.exit_code,
+                  "after_prompt": [name for name in HEAVY if name in sys.modules],
+                  "instrumented": NeuralwattInstrumentor().is_instrumented_by_opentelemetry}))
+"""
+
+
+def test_the_plugin_loads_no_instrumentation_until_a_model_is_called(user_dir, emulator):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "LLM_LOAD_PLUGINS": "opentelemetry-instrumentation-neuralwatt"}
+    done = subprocess.run([sys.executable, "-c", LAZY_APP], capture_output=True, text=True, timeout=120, env=env)
+
+    assert done.returncode == 0, done.stderr
+    state = json.loads(done.stdout.splitlines()[-1])
+    assert state["after_help"] == [] and state["after_report"] == []
+    assert state["prompt_exit"] == 0 and state["instrumented"] is True
+    assert set(state["after_prompt"]) >= {"opentelemetry_instrumentation_neuralwatt.instrumentor", "wrapt"}
+    ((_, body, _),) = logged_turns(user_dir)
+    assert body["energy"] == emulator.exchanges[-1].energy
+
+
+@pytest.fixture
+def failing_models_endpoint(monkeypatch):
+    """A loopback API whose /models answers 503, counting the requests it gets."""
+    import http.server
+    import threading
+
+    requests = []
+
+    class Unavailable(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            requests.append(self.path)
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Unavailable)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("NEURALWATT_API_BASE", f"http://127.0.0.1:{server.server_port}/v1")
+    yield requests
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_failed_model_list_fetch_is_remembered_for_a_while(llm_cli, user_dir, failing_models_endpoint):
+    from opentelemetry_instrumentation_neuralwatt import llm_models
+
+    first = llm_cli("neuralwatt", "models").output.splitlines()
+    llm_cli("models")
+    llm_cli("neuralwatt", "models")
+
+    assert first[0] == "neuralwatt/openai/gpt-oss-20b"  # the built-in list
+    assert failing_models_endpoint == ["/v1/models"]  # asked once, not on every command
+    cache = json.loads((user_dir / llm_models.CACHE_FILE).read_text())
+    assert cache["error"] == "HTTPError: HTTP Error 503: Service Unavailable"
+
+    cache["failed"] -= llm_models.RETRY_AFTER_FAILURE_SECONDS + 1  # a quarter of an hour later
+    (user_dir / llm_models.CACHE_FILE).write_text(json.dumps(cache))
+    llm_cli("neuralwatt", "models")
+    assert failing_models_endpoint == ["/v1/models"] * 2
+
+    assert llm_cli("neuralwatt", "models", "--refresh", ok=False).exit_code == 1  # --refresh always asks
+    assert failing_models_endpoint == ["/v1/models"] * 3
+
+
+def test_a_failed_refresh_keeps_the_models_cached_before(llm_cli, user_dir, emulator, monkeypatch):
+    listed = llm_cli("neuralwatt", "models").output
+    emulator.stop()
+
+    assert llm_cli("neuralwatt", "models", "--refresh", ok=False).exit_code == 1
+    assert llm_cli("neuralwatt", "models").output == listed
+
+
+def test_responses_api_models_in_extra_openai_models_get_energy_too(llm_cli, user_dir, emulator):
+    emulator.responses_energy = True
+    (user_dir / "extra-openai-models.yaml").write_text(
+        f"- model_id: nw-responses\n  model_name: openai/gpt-oss-20b\n  api_base: {emulator.base_url}\n"
+        "  responses: true\n")
+
+    llm_cli("-m", "nw-responses", "hello")
+
+    ((model, body, _),) = logged_turns(user_dir)
+    assert model == "nw-responses"
+    assert emulator.exchanges[-1].request["input"]
+    assert body["energy"] == emulator.exchanges[-1].energy

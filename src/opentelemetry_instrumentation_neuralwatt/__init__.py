@@ -16,104 +16,21 @@ and one adapter per API shape (`adapters/`).
 
 from __future__ import annotations
 
-import logging
-import os
-import sys
-from collections.abc import Collection
-from importlib import metadata
+from typing import TYPE_CHECKING
 
-import wrapt
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
-
-from . import deferred, sse
-from .adapters import ADAPTERS
-from .calls import state
-from .client_hooks import client_targets
-from .endpoints import Endpoints
-from .package import _instruments_any
-from .patching import unwrap, wrap
-from .telemetry import Telemetry
 from .version import __version__
+
+if TYPE_CHECKING:
+    from .instrumentor import NeuralwattInstrumentor
 
 __all__ = ["NeuralwattInstrumentor", "__version__"]
 
-logger = logging.getLogger(__name__)
 
-CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
-HIDE_MCR_STATUS_ENV = "OTEL_INSTRUMENTATION_NEURALWATT_HIDE_MCR_STATUS"
+def __getattr__(name: str):
+    # Imported on first use, not with the package: the `llm` plugin lives in this package, and
+    # loading it must not cost every `llm` command the instrumentation's (and the SDKs') imports.
+    if name == "NeuralwattInstrumentor":
+        from .instrumentor import NeuralwattInstrumentor
 
-
-def _flag(name: str) -> bool:
-    return os.environ.get(name, "false").strip().lower() == "true"
-
-# (module, "Class.method", wrapper), made once so that ours can be told apart from other
-# instrumentors' wrappers on the same method, grouped by the SDK package they patch.
-_TARGETS: dict = {}
-for _adapter in ADAPTERS:
-    for _target in _adapter.targets():
-        _TARGETS.setdefault(_target[0].split(".")[0], []).append(_target)
-for _package in _TARGETS:
-    _TARGETS[_package] += client_targets(_package)
-
-
-def _patch(package: str) -> None:
-    if state.telemetry is None:  # an import hook that fires after uninstrument()
-        return
-    for module_name, path, hook in _TARGETS[package]:
-        wrap(module_name, path, hook)
-
-
-class NeuralwattInstrumentor(BaseInstrumentor):
-    """Instruments the `openai` and `anthropic` SDKs for Neuralwatt energy telemetry.
-
-    `instrument()` accepts `tracer_provider`, `meter_provider`, `hosts` (extra Neuralwatt
-    hosts, `host` or `host:port`, besides api.neuralwatt.com, the host of NEURALWATT_API_BASE
-    and OTEL_INSTRUMENTATION_NEURALWATT_HOSTS) and `hide_mcr_status` (keep `event: mcr-status`
-    frames from the user's iteration; OTEL_INSTRUMENTATION_NEURALWATT_HIDE_MCR_STATUS).
-    """
-
-    # True while the instrumentation was switched on by the `llm` plugin rather than by the
-    # application: an explicit `instrument(...)` then replaces it, with its providers and options.
-    _implicit = False
-
-    def instrument(self, **kwargs):
-        implicit = bool(kwargs.pop("_implicit", False))
-        if self.is_instrumented_by_opentelemetry and NeuralwattInstrumentor._implicit and not implicit:
-            self.uninstrument()
-        if not self.is_instrumented_by_opentelemetry:
-            NeuralwattInstrumentor._implicit = implicit
-        return super().instrument(**kwargs)
-
-    def instrumentation_dependencies(self) -> Collection[str]:
-        # Either SDK is enough: the requirement of each one installed, or all of them (a
-        # conflict, so nothing is instrumented) when none is.
-        installed = []
-        for requirement in _instruments_any:
-            try:
-                metadata.version(requirement.split()[0])
-            except metadata.PackageNotFoundError:
-                continue
-            installed.append(requirement)
-        return tuple(installed) or _instruments_any
-
-    def _instrument(self, **kwargs):
-        capture = _flag(CAPTURE_CONTENT_ENV)
-        hide = kwargs.get("hide_mcr_status")
-        sse.options.hide_mcr_status = _flag(HIDE_MCR_STATUS_ENV) if hide is None else bool(hide)
-        state.endpoints = Endpoints(kwargs.get("hosts"))  # raises on a mistaken hosts= argument
-        state.addresses = {}
-        state.telemetry = Telemetry(kwargs.get("tracer_provider"), kwargs.get("meter_provider"), capture)
-        deferred.start()
-        for package in _TARGETS:
-            if package in sys.modules or package == "openai":
-                _patch(package)
-            else:  # an SDK imported later is patched when it is imported, if we are still on
-                wrapt.register_post_import_hook(lambda _module, package=package: _patch(package), package)
-
-    def _uninstrument(self, **kwargs):
-        state.telemetry = None
-        sse.options.hide_mcr_status = False
-        for targets in _TARGETS.values():
-            for module_name, path, hook in targets:
-                if module_name.split(".")[0] in sys.modules:
-                    unwrap(module_name, path, hook)
+        return NeuralwattInstrumentor
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,7 +1,7 @@
 """Put each `llm` call's energy and cost into its `response_json`, so it lands in logs.db.
 
-llm's own OpenAI-compatible models (`Chat`, `AsyncChat`, `Completion`: the ones this package
-registers for Neuralwatt, and any set up in `extra-openai-models.yaml`) keep the JSON body of a
+llm's own OpenAI-compatible models (`Chat`, `AsyncChat`, `Completion`, `Responses`: the ones this
+package registers for Neuralwatt, and any set up in `extra-openai-models.yaml`) keep the JSON body of a
 non-streaming answer, energy included, but build a stream's `response_json` from its chunks, so
 the `: energy` comment is lost. Their `execute` is wrapped here: the requests it starts collect
 their measurements (see `collect.py`), and when it finishes, the energy and cost objects the
@@ -18,9 +18,6 @@ import wrapt
 from . import collect
 
 logger = logging.getLogger(__name__)
-
-_TARGETS = ("Chat", "AsyncChat", "Completion")
-
 
 def _response_of(args, kwargs):
     return kwargs["response"] if "response" in kwargs else args[2]
@@ -85,11 +82,11 @@ async def aexecute_with_energy(wrapped, instance, args, kwargs):
     inject(_response_of(args, kwargs), collected)
 
 
-def wrap_llm_models() -> None:
-    """Wrap the `execute` of llm's OpenAI model classes, once."""
+def wrap_llm_models(names: tuple[str, ...]) -> None:
+    """Wrap the `execute` of these llm OpenAI model classes, once."""
     from llm.default_plugins import openai_models
 
-    for name in _TARGETS:
+    for name in names:
         owner = getattr(openai_models, name, None)
         execute = vars(owner).get("execute") if owner is not None else None
         if execute is None or getattr(execute, "_self_wrapper", None) in (execute_with_energy, aexecute_with_energy):

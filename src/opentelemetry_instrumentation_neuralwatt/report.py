@@ -1,4 +1,4 @@
-"""The energy report behind `llm neuralwatt energy`: llm's logs.db, summed per model."""
+"""The energy report behind `llm neuralwatt energy`: llm's logs.db, summed per model and overall."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import re
 import sqlite3
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+from . import units
 
 _AGE = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -40,16 +42,21 @@ def _table(db: sqlite3.Connection) -> str | None:
     return None
 
 
+class NoLogs(Exception):
+    """There is no llm logs database at the path asked for."""
+
+
 def _number(value) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return float(value) if math.isfinite(value) and value >= 0 else None
 
 
-def energy_by_model(path: Path, since: str | None = None, model: str | None = None) -> list:
-    """One row per model with logged energy, heaviest first."""
-    if not Path(path).exists():
-        return []
+def _logged(path: Path, since: str | None, model: str | None) -> list:
+    """(model, response_json, output_tokens) of every logged call that may carry energy."""
+    if not Path(path).is_file():
+        raise NoLogs(f"no llm logs database at {path}: llm has logged no prompt there yet "
+                     "(is logging on? `llm logs status`)")
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         table = _table(db)
@@ -63,74 +70,95 @@ def energy_by_model(path: Path, since: str | None = None, model: str | None = No
         if model:
             sql += " and model = ?"
             params.append(model)
-        rows = db.execute(sql, params).fetchall()
+        return db.execute(sql, params).fetchall()
     finally:
         db.close()
 
-    totals: dict = {}
-    for model_id, response_json, output_tokens in rows:
+
+def _empty(model: str) -> dict:
+    return {"model": model, "requests": 0, "unmeasured": 0, "joules": 0.0, "output_tokens": 0,
+            "carbon_g": None, "cost_usd": None, "_token_joules": 0.0}
+
+
+def _add(row: dict, key: str, value: float | None) -> None:
+    if value is not None:
+        row[key] = (row[key] or 0.0) + value
+
+
+def _count(row: dict, body: dict, output_tokens) -> None:
+    """One logged call into a row: every call path (streamed or not, sync or async, each turn of
+    a tool chain) is one logged record with its own energy object."""
+    energy = body["energy"]
+    joules = _number(energy.get("energy_joules"))
+    if energy.get("measurement_available") is False or joules is None:
+        row["unmeasured"] += 1
+        return
+    row["requests"] += 1
+    row["joules"] += joules
+    if isinstance(output_tokens, int) and output_tokens > 0:
+        row["output_tokens"] += output_tokens
+        row["_token_joules"] += joules
+    _add(row, "carbon_g", _number(energy.get("carbon_g_co2eq")))
+    cost = body.get("cost")
+    _add(row, "cost_usd", _number(cost.get("request_cost_usd")) if isinstance(cost, dict) else None)
+
+
+def _finish(row: dict) -> dict:
+    token_joules = row.pop("_token_joules")
+    row["wh"] = row["joules"] / 3600
+    row["joules_per_request"] = row["joules"] / row["requests"] if row["requests"] else None
+    row["joules_per_output_token"] = token_joules / row["output_tokens"] if row["output_tokens"] else None
+    return row
+
+
+def energy_report(path: Path, since: str | None = None, model: str | None = None) -> dict:
+    """{"models": one row per model with logged energy, heaviest first; "total": all of them}.
+
+    Raises `NoLogs` when there is no database at `path`."""
+    models: dict = {}
+    total = _empty("total")
+    for model_id, response_json, output_tokens in _logged(path, since, model):
         try:
             body = json.loads(response_json)
         except (TypeError, ValueError):
             continue
-        energy = body.get("energy") if isinstance(body, dict) else None
-        if not isinstance(energy, dict):
+        if not isinstance(body, dict) or not isinstance(body.get("energy"), dict):
             continue
-        row = totals.setdefault(model_id, {"model": model_id, "requests": 0, "unmeasured": 0, "joules": 0.0,
-                                           "tokens_joules": 0.0, "output_tokens": 0, "carbon_g": None,
-                                           "cost_usd": None})
-        joules = _number(energy.get("energy_joules"))
-        if energy.get("measurement_available") is False or joules is None:
-            row["unmeasured"] += 1
-            continue
-        row["requests"] += 1
-        row["joules"] += joules
-        if isinstance(output_tokens, int) and output_tokens > 0:
-            row["output_tokens"] += output_tokens
-            row["tokens_joules"] += joules
-        carbon = _number(energy.get("carbon_g_co2eq"))
-        if carbon is not None:
-            row["carbon_g"] = (row["carbon_g"] or 0.0) + carbon
-        cost = body.get("cost")
-        usd = _number(cost.get("request_cost_usd")) if isinstance(cost, dict) else None
-        if usd is not None:
-            row["cost_usd"] = (row["cost_usd"] or 0.0) + usd
-
-    result = []
-    for row in totals.values():
-        tokens_joules = row.pop("tokens_joules")
-        row["wh"] = row["joules"] / 3600
-        row["joules_per_request"] = row["joules"] / row["requests"] if row["requests"] else None
-        row["joules_per_output_token"] = tokens_joules / row["output_tokens"] if row["output_tokens"] else None
-        result.append(row)
-    return sorted(result, key=lambda r: -r["joules"])
+        _count(models.setdefault(model_id, _empty(model_id)), body, output_tokens)
+        _count(total, body, output_tokens)
+    rows = sorted((_finish(row) for row in models.values()), key=lambda r: -r["joules"])
+    total = _finish(total)
+    del total["model"]
+    return {"since": since, "model": model, "models": rows, "total": total}
 
 
-def render_json(rows: list) -> str:
-    return json.dumps(rows, indent=2)
+def render_json(report: dict) -> str:
+    return json.dumps(report, indent=2)
 
 
-def _cell(value, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
+def _cell(value, unit) -> str:
+    return "-" if value is None else unit(value)
 
 
-def render_table(rows: list) -> str:
+def render_table(report: dict) -> str:
+    rows = report["models"]
     if not rows:
-        return ("No Neuralwatt energy in the logs yet.\n"
+        where = "".join(filter(None, [report["model"] and f" for {report['model']}",
+                                      report["since"] and f" since {report['since']} UTC"]))
+        return (f"No Neuralwatt energy in the logs{where or ' yet'}.\n"
                 "Run a prompt with a Neuralwatt model, for example:  llm -m neuralwatt/openai/gpt-oss-20b 'Hello'")
-    header = (f"{'model':<40} {'requests':>8} {'joules':>12} {'Wh':>10} {'J/request':>10} {'J/out tok':>10} "
-              f"{'g CO2e':>10} {'USD':>10}")
+    width = max(len("model"), *(len(row["model"]) for row in rows))
+    columns = ("requests", "energy", "per request", "per out token", "CO2e", "cost")
+    header = f"{'model':<{width}} " + " ".join(f"{c:>13}" for c in columns)
     lines = [header, "-" * len(header)]
-    for row in rows:
-        lines.append(
-            f"{row['model']:<40} {row['requests']:>8} {row['joules']:>12.4f} {row['wh']:>10.5f} "
-            f"{_cell(row['joules_per_request'], '.4f'):>10} {_cell(row['joules_per_output_token'], '.4f'):>10} "
-            f"{_cell(row['carbon_g'], '.3g'):>10} {_cell(row['cost_usd'], '.6f'):>10}"
-        )
-    unmeasured = sum(row["unmeasured"] for row in rows)
-    total = sum(row["joules"] for row in rows)
-    lines.append("-" * len(header))
-    lines.append(f"{'total':<40} {sum(r['requests'] for r in rows):>8} {total:>12.4f} {total / 3600:>10.5f}")
+    for row in [*rows, {"model": "total", **report["total"]}]:
+        if row["model"] == "total":
+            lines.append("-" * len(header))
+        cells = (str(row["requests"]), units.energy(row["joules"]), _cell(row["joules_per_request"], units.energy),
+                 _cell(row["joules_per_output_token"], units.energy), _cell(row["carbon_g"], units.carbon),
+                 _cell(row["cost_usd"], units.dollars))
+        lines.append(f"{row['model']:<{width}} " + " ".join(f"{c:>13}" for c in cells))
+    unmeasured = report["total"]["unmeasured"]
     if unmeasured:
-        lines.append(f"({unmeasured} logged calls were not measured by Neuralwatt)")
+        lines.append(f"({unmeasured} logged calls had no measurement from Neuralwatt and are not counted)")
     return "\n".join(lines)
