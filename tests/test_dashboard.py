@@ -51,7 +51,7 @@ def needed(tool: str) -> str:
     binary = shutil.which(tool)
     if binary:
         return binary
-    why = f"{tool} is not installed (Debian's prometheus package: bash scripts/install-prometheus.sh, as root)"
+    why = f"{tool} is not installed (bash scripts/install-prometheus.sh gets it; scripts/test.sh puts it on PATH)"
     if os.environ.get("CI") == "true":
         pytest.fail(why)
     pytest.skip(why)

@@ -71,7 +71,7 @@ class BodyScan:
             self._line(line)
 
     def _line(self, line: str) -> None:
-        event = self.decoder.decode(line)
+        event = self.decoder.decode(line) if self.decoder is not None else None
         if event is None or not event.data or event.data.startswith("[DONE]"):
             return
         try:

@@ -71,7 +71,7 @@ def begin(adapter: Any, operation: str, resource: Any, kwargs: dict) -> Invocati
         client = resource._client
         host, port, traced = _address(client)
         model = clean_text(kwargs.get("model"))
-        attributes = None
+        attributes: dict | None = None
         if traced:
             attributes = adapter.request_attributes(operation, model, host, port, kwargs, telemetry.capture_content)
             conversation = conversation_id(kwargs.get("extra_headers"), client)

@@ -49,7 +49,7 @@ def _bypassed(client: Any, kwargs: dict, result: Any) -> Any:
         call = begin(routed[0], routed[1], SimpleNamespace(_client=client), body if isinstance(body, dict) else {})
         if call is None:
             return result
-        call.headers = response.headers
+        call.headers = getattr(response, "headers", None)
         return take(call, result)
     except Exception:
         logger.debug("neuralwatt: could not record a call that bypassed our wrappers", exc_info=True)

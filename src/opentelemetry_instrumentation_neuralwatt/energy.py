@@ -148,8 +148,9 @@ def measurement(energy: Any = None, cost: Any = None) -> Measurement | None:
                 else:
                     out.drop(name)
             elif name in _ENERGY_STRINGS:
-                if isinstance(value, str) and value:
-                    out.attributes[_ENERGY_STRINGS[name]] = clean_text(value)
+                text = clean_text(value)
+                if text:
+                    out.attributes[_ENERGY_STRINGS[name]] = text
                 else:
                     out.drop(name)
             else:

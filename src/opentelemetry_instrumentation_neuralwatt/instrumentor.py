@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -37,6 +38,10 @@ for _adapter in ADAPTERS:
         _TARGETS.setdefault(_target[0].split(".")[0], []).append(_target)
 for _package in _TARGETS:
     _TARGETS[_package] += client_targets(_package)
+
+
+def _patch_on_import(package: str, _module: object) -> None:
+    _patch(package)
 
 
 def _patch(package: str) -> None:
@@ -91,7 +96,7 @@ class NeuralwattInstrumentor(BaseInstrumentor):
             if package in sys.modules or package == "openai":
                 _patch(package)
             else:  # an SDK imported later is patched when it is imported, if we are still on
-                wrapt.register_post_import_hook(lambda _module, package=package: _patch(package), package)
+                wrapt.register_post_import_hook(functools.partial(_patch_on_import, package), package)
 
     def _uninstrument(self, **kwargs):
         state.telemetry = None

@@ -19,6 +19,10 @@ from .energy import Measurement, measurement
 from .livewire import ResponseHeaders
 
 if TYPE_CHECKING:  # pragma: no cover
+    from contextvars import Token
+
+    from opentelemetry.context import Context
+
     from .telemetry import Telemetry
 
 logger = logging.getLogger(__name__)
@@ -37,7 +41,7 @@ class Invocation:
     )
 
     def __init__(self, telemetry: Telemetry, adapter: Any, operation: str, model: str | None,
-                 host: str, port: int | None, traced: bool, request_attributes: dict,
+                 host: str, port: int | None, traced: bool, request_attributes: dict | None,
                  defer_span: bool = False):
         self.telemetry = telemetry
         self.adapter = adapter
@@ -64,7 +68,7 @@ class Invocation:
         self.adopted = False
         self.on_end = None  # what to run once our telemetry is done (an adapter's hand-back)
         self.collector = collect.current.get()
-        self._token = None
+        self._token: Token[Context] | None = None
         self.span = None
         self.parent_span = None
         self.started_ns = 0

@@ -16,6 +16,7 @@ import logging
 import wrapt
 
 from . import collect
+from .energy import Measurement
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ def inject(response, collected) -> None:
 
 def execute_with_energy(wrapped, instance, args, kwargs):
     """Runs llm's generator one step at a time with a collector current, then injects."""
-    collected = []
+    collected: list[Measurement] = []
     inner = wrapped(*args, **kwargs)
     try:
         while True:
@@ -65,7 +66,7 @@ def execute_with_energy(wrapped, instance, args, kwargs):
 
 
 async def aexecute_with_energy(wrapped, instance, args, kwargs):
-    collected = []
+    collected: list[Measurement] = []
     inner = wrapped(*args, **kwargs)
     try:
         while True:

@@ -27,7 +27,7 @@ CACHE_SECONDS = 24 * 3600
 RETRY_AFTER_FAILURE_SECONDS = 15 * 60
 
 # Served by Neuralwatt as of 2026-11; used when /models cannot be reached and nothing is cached.
-FALLBACK_MODELS = [
+FALLBACK_MODELS: list[dict] = [
     {"id": "openai/gpt-oss-20b"},
     {"id": "moonshotai/Kimi-K2.6", "vision": True},
     {"id": "moonshotai/Kimi-K2.5", "vision": True},
@@ -93,7 +93,7 @@ def available_models(refresh: bool = False) -> list[dict]:
 
     With `refresh`, always fetches, and raises `ModelListUnavailable` when that fails."""
     cached = _read_cache()
-    models = cached.get("models") if isinstance(cached.get("models"), list) else None
+    models: list[dict] | None = cached.get("models") if isinstance(cached.get("models"), list) else None
     now = time.time()
     if not refresh:
         if models is not None and now - _number(cached.get("fetched")) < CACHE_SECONDS:

@@ -122,7 +122,7 @@ def _wait_for_first_call() -> None:
 def _switch_on_at_first_call(owner: type) -> None:
     def execute(self, *args, **kwargs):
         activate()  # puts the class's own execute back (wrapped), so this runs once
-        return owner.execute(self, *args, **kwargs)
+        return getattr(owner, "execute")(self, *args, **kwargs)  # noqa: B009 (looked up now, not before)
 
     _waiting[owner] = vars(owner)["execute"]
     execute.__doc__ = _waiting[owner].__doc__

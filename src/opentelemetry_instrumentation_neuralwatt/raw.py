@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+from typing import Any
 
 import wrapt
 
@@ -27,7 +28,7 @@ class RawResponseProxy(_Copyable, wrapt.ObjectProxy):
     def __init__(self, raw, invocation: Invocation):
         super().__init__(raw)
         self._self_invocation = invocation
-        self._self_parsed = None  # (what the SDK parsed, what we handed out)
+        self._self_parsed: tuple[Any, Any] | None = None  # (what the SDK parsed, what we handed out)
 
     def parse(self, *args, **kwargs):
         parsed = self.__wrapped__.parse(*args, **kwargs)

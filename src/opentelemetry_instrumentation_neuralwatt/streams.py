@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import wrapt
 
@@ -42,8 +42,13 @@ class _Copyable:
     """`copy.copy` gives another proxy of a copy (ending the same call, once); deep copies and
     pickling work, or fail, exactly as the SDK's own object does (wrapt's proxy refuses them)."""
 
+    if TYPE_CHECKING:  # given by the proxy classes this is mixed into (no class annotations at
+        __wrapped__: Any  # run time: wrapt forwards `__annotations__` to the wrapped object)
+        _self_invocation: Any
+
     def __copy__(self):
-        return type(self)(copy.copy(self.__wrapped__), self._self_invocation)
+        proxy: Any = type(self)
+        return proxy(copy.copy(self.__wrapped__), self._self_invocation)
 
     def __deepcopy__(self, memo):
         return copy.deepcopy(self.__wrapped__, memo)

@@ -184,14 +184,14 @@ def live_wire(call, span, attributes: dict) -> None:
 
 
 def response_attributes(call) -> dict:
-    attributes = {}
+    attributes: dict[str, Any] = {}
     for attribute, value in ((GenAI.GEN_AI_RESPONSE_MODEL, call.response_model),
                              (GenAI.GEN_AI_RESPONSE_ID, call.response_id)):
         value = clean_text(value)
         if value:
             attributes[attribute] = value
     if call.finish_reasons:
-        attributes[GenAI.GEN_AI_RESPONSE_FINISH_REASONS] = [clean_text(str(r)) for r in call.finish_reasons]
+        attributes[GenAI.GEN_AI_RESPONSE_FINISH_REASONS] = [clean_text(str(r)) or "" for r in call.finish_reasons]
     for attribute, count in (
         (GenAI.GEN_AI_USAGE_INPUT_TOKENS, call.input_tokens),
         (GenAI.GEN_AI_USAGE_OUTPUT_TOKENS, call.output_tokens),

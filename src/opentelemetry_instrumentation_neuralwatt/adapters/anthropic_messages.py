@@ -86,7 +86,7 @@ class AnthropicMessages(Adapter):
         trailing `: energy` comment went through the decoder: end ours just before that."""
         body = getattr(getattr(stream, "response", None), "stream", None)
         observer = getattr(body, "stream_observer", None)
-        if observer is not None and not isinstance(observer, _EndOursFirst):
+        if body is not None and observer is not None and not isinstance(observer, _EndOursFirst):
             body.stream_observer = _EndOursFirst(observer, call)
 
     def _stream_helper(self, wrapped, instance, args, kwargs):

@@ -44,7 +44,7 @@ def sdk_types(package: str) -> SdkTypes:
         legacy = ()
     try:
         response = importlib.import_module(f"{package}._response")
-        streaming_raw = (response.APIResponse, response.AsyncAPIResponse)
+        streaming_raw: tuple = (response.APIResponse, response.AsyncAPIResponse)
     except (ImportError, AttributeError):  # pragma: no cover
         streaming_raw = ()
     raw = ((legacy,) if legacy else ()) + streaming_raw
@@ -91,7 +91,7 @@ def request_attributes(api: str, operation: str, model: str | None, host: str, p
                        kwargs: dict, content: dict | None = None) -> dict:
     """The span's start attributes, common to every API; `content` (see content.py) only when
     message content is captured."""
-    attributes = {
+    attributes: dict[str, Any] = {
         GenAI.GEN_AI_OPERATION_NAME: operation,
         GenAI.GEN_AI_PROVIDER_NAME: PROVIDER,
         server_attributes.SERVER_ADDRESS: host,

@@ -98,7 +98,7 @@ class Meter:
         return _apply_energy_faults(energy, billed, faults)
 
 
-def _apply_energy_faults(energy: dict, cost: dict, faults: frozenset):
+def _apply_energy_faults(energy: dict, cost: dict | None, faults: frozenset):
     if "no-energy" in faults:
         return None, None
     if "no-cost" in faults:

@@ -7,18 +7,26 @@ from __future__ import annotations
 import json
 import socket
 import time
+from typing import TYPE_CHECKING, Any
 
 from .wire import Answer, Exchange
 
+if TYPE_CHECKING:
+    from http.server import BaseHTTPRequestHandler as _Handler
+else:
+    _Handler = object
 
-class StreamWriter:
+
+class StreamWriter(_Handler):
     """Mixed into the HTTP handler: the SSE side of an answer."""
+
+    server: Any  # the emulator's HTTP server, which knows its `emulator`
 
     def _stream(self, exchange: Exchange, answer: Answer) -> None:
         faults = exchange.faults
         exchange.stream = True
         newline = b"\r\n" if "crlf" in faults else b"\n"
-        events = list(answer.events)
+        events = list(answer.events or ())
         in_data = "energy-in-data" in faults
         if in_data and exchange.energy is not None:
             name, data = events[answer.energy_event]

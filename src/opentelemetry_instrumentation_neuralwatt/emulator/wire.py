@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +28,7 @@ class Exchange:
     stream: bool = False
     response_id: str | None = None
     model: str | None = None
-    usage: dict | None = None
+    usage: dict = field(default_factory=dict)  # set when the request is answered
     energy: Any = None  # the energy object as sent (None when not sent)
     cost: Any = None
     status: int = 200
@@ -44,10 +45,10 @@ class Answer:
     the `: energy` / `: cost` comments and, for openai's chat and completions, `data: [DONE]`."""
 
     body: dict | None = None
-    events: list | None = None
+    events: Sequence[tuple[str | None, dict]] | None = None
     done: bool = True
     # The event the `stream-error` fault sends half-way through, in this API's error shape.
-    error_event: tuple = (None, {"error": {"message": "emulated failure", "type": "server_error"}})
+    error_event: tuple[str | None, dict] = (None, {"error": {"message": "emulated failure", "type": "server_error"}})
     # The event the `energy-in-data` fault puts the energy into (default: the last one).
     energy_event: int = -1
 
@@ -75,7 +76,7 @@ class Turn:
     def measure(self, prompt_tokens: int, completion_tokens: int) -> None:
         """Energy, cost, MCR session and response headers of this answer."""
         exchange, emulator = self.exchange, self.emulator
-        model = exchange.model
+        model = exchange.model or ""
         exchange.service_tier = live.service_tier(model)
         mcr = session = None
         if live.is_mcr(model):

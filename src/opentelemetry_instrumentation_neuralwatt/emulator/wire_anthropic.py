@@ -22,7 +22,7 @@ def messages(turn: Turn) -> Answer:
     if not body.get("stream"):
         return Answer(body=turn.with_energy(message))
     start = {**message, "content": [], "stop_reason": None, "usage": {**usage, "output_tokens": 1}}
-    events = [("message_start", {"message": start}),
+    events: list[tuple[str, dict]] = [("message_start", {"message": start}),
               ("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}),
               ("ping", {})]
     events += [("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": (" " if i else "") + w}})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from . import live
 from .measure import tokens
 from .wire import CREATED, Answer, Turn
@@ -46,8 +48,9 @@ def _stream(turn: Turn, kind: str, chunks: list) -> Answer:
 
 def _whole(turn: Turn, kind: str, choices: list) -> Answer:
     exchange = turn.exchange
-    body = {"id": exchange.response_id, "created": CREATED, "object": kind, "choices": choices,
-            "model": exchange.model, "usage": _usage(turn), "service_tier": exchange.service_tier}
+    usage = _usage(turn)
+    body: dict[str, Any] = {"id": exchange.response_id, "created": CREATED, "object": kind, "choices": choices,
+                            "model": exchange.model, "usage": usage, "service_tier": exchange.service_tier}
     faults = exchange.faults
     if "null-choices" in faults:
         body["choices"] = None
@@ -55,7 +58,7 @@ def _whole(turn: Turn, kind: str, choices: list) -> Answer:
         body["choices"] = [{**choices[0], "index": i} for i in range(5000)]
     if "hostile-fields" in faults:
         body.update(model="gpt-\ud800-oss", id="chatcmpl-\udfff")
-        body["usage"] = {**body["usage"], "prompt_tokens": 2**70, "completion_tokens": -(2**70)}
+        body["usage"] = {**usage, "prompt_tokens": 2**70, "completion_tokens": -(2**70)}
     return Answer(body=turn.with_energy(body))
 
 

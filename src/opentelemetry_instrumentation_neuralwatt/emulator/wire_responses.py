@@ -35,7 +35,7 @@ def responses(turn: Turn) -> Answer:
     if not body.get("stream"):
         return Answer(body=turn.with_energy(_response(turn, status, [message], usage)))
     where = {"item_id": item_id, "output_index": 0, "content_index": 0}
-    events = [("response.created", {"response": _response(turn, "in_progress", [], None)}),
+    events: list[tuple[str, dict]] = [("response.created", {"response": _response(turn, "in_progress", [], None)}),
               ("response.output_item.added", {"output_index": 0, "item": {**message, "status": "in_progress",
                                                                           "content": []}}),
               ("response.content_part.added", {**where, "part": {**part, "text": ""}})]
