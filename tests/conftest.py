@@ -79,7 +79,7 @@ def telemetry(emulator):
     """Instruments with fresh in-memory providers; the emulator's host is a Neuralwatt host."""
     recorded = Telemetry()
     instrumentor = NeuralwattInstrumentor()
-    if instrumentor.is_instrumented_by_opentelemetry:  # e.g. by the llm plugin when it loaded
+    if instrumentor.is_instrumented_by_opentelemetry:  # e.g. by the llm plugin, at a model's first call
         instrumentor.uninstrument()
     instrumentor.instrument(
         tracer_provider=recorded.tracer_provider,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from pathlib import Path
 
 import click
@@ -102,6 +103,7 @@ def _resolve_model(name: str | None) -> str | None:
 _EXECUTE_OWNERS = ("Chat", "AsyncChat", "Completion", "Responses", "AsyncResponses")
 _waiting: dict = {}
 _switched_on = False
+_activating = threading.Lock()
 
 
 def _wait_for_first_call() -> None:
@@ -133,16 +135,19 @@ def activate() -> None:
     """Capture energy for llm: instrument the SDKs (unless already done, for example by
     `opentelemetry-instrument`, whose providers then receive the spans) and wrap llm's models."""
     global _switched_on
-    _switched_on = True
-    while _waiting:
-        owner, execute = _waiting.popitem()
-        setattr(owner, "execute", execute)  # noqa: B010
-    try:
-        from . import NeuralwattInstrumentor, llm_energy
+    with _activating:  # two first calls at once: one switches on, the other waits for it
+        if _switched_on:
+            return
+        _switched_on = True
+        while _waiting:
+            owner, execute = _waiting.popitem()
+            setattr(owner, "execute", execute)  # noqa: B010
+        try:
+            from . import NeuralwattInstrumentor, llm_energy
 
-        instrumentor = NeuralwattInstrumentor()
-        if not instrumentor.is_instrumented_by_opentelemetry:
-            instrumentor.instrument(_implicit=True)  # an application's own instrument() replaces it
-        llm_energy.wrap_llm_models(_EXECUTE_OWNERS)
-    except Exception:
-        logger.debug("neuralwatt: could not activate energy capture for llm", exc_info=True)
+            instrumentor = NeuralwattInstrumentor()
+            if not instrumentor.is_instrumented_by_opentelemetry:
+                instrumentor.instrument(_implicit=True)  # an application's own instrument() replaces it
+            llm_energy.wrap_llm_models(_EXECUTE_OWNERS)
+        except Exception:
+            logger.debug("neuralwatt: could not activate energy capture for llm", exc_info=True)
