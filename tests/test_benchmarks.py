@@ -54,13 +54,3 @@ def test_the_switch_swaps_exactly_what_instrument_patched():
         assert switch.uninstrument_restores_sdk()
     assert Completions.__dict__["create"] is pristine
 
-
-def test_llm_startup_benchmark_compares_llm_with_and_without_the_plugin():
-    result = subprocess.run([sys.executable, "llm_startup.py", "--pairs", "2"],
-                            capture_output=True, text=True, cwd=BENCHMARKS, timeout=120, check=True)
-    summary, measured = result.stdout.strip().splitlines()
-    measured = json.loads(measured)
-
-    assert measured["plugin_command_listed"] == {"with": True, "without": False}
-    assert measured["pairs"] == 2 and measured["ratio_wall"] > 0 and measured["ratio_cpu"] > 0
-    assert summary.startswith("llm --help, with the plugin / without, median of 2 pairs: wall ")

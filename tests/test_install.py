@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from opentelemetry_instrumentation_neuralwatt.package import _instruments, _instruments_any
+from opentelemetry_instrumentation_neuralwatt.version import __version__
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -113,7 +114,7 @@ def test_the_installed_wheel_records_a_streams_energy(clean_venv, tmp_path):
     found = json.loads(run(clean_venv, "-c", RECORD_A_STREAM, cwd=tmp_path, env=env).splitlines()[-1])
 
     assert Path(found["package"]).is_relative_to(clean_venv.parent.parent)  # the wheel, not the checkout
-    assert found["version"] == "0.2.0"
+    assert found["version"] == __version__
     assert found["text"]
     assert found["recorded"] == found["sent"] > 0
     assert found["conflict"] == "None"  # opentelemetry-instrument would load it with openai alone

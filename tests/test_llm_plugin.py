@@ -406,3 +406,18 @@ def test_responses_api_models_in_extra_openai_models_get_energy_too(llm_cli, use
     assert model == "nw-responses"
     assert emulator.exchanges[-1].request["input"]
     assert body["energy"] == emulator.exchanges[-1].energy
+
+
+def test_llm_startup_benchmark_compares_llm_with_and_without_the_plugin():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    result = subprocess.run([sys.executable, "llm_startup.py", "--pairs", "2"],
+                            capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent / "benchmarks", timeout=120, check=True)
+    summary, measured = result.stdout.strip().splitlines()
+    measured = json.loads(measured)
+
+    assert measured["plugin_command_listed"] == {"with": True, "without": False}
+    assert measured["pairs"] == 2 and measured["ratio_wall"] > 0 and measured["ratio_cpu"] > 0
+    assert summary.startswith("llm --help, with the plugin / without, median of 2 pairs: wall ")
