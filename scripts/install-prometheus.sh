@@ -5,13 +5,16 @@
 #   - root: apt-get install (the package's own service is kept from starting);
 #   - anyone else: the same Debian package, downloaded into a user cache, checked against its
 #     SHA256 and unpacked there with dpkg-deb (no root, no apt). Exits 1 when none of this works.
+# `--user` takes that last way whoever runs it (the tests check it so).
 set -euo pipefail
-if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; then
+user_cache_only=false
+[ "${1:-}" = "--user" ] && user_cache_only=true
+if ! $user_cache_only && command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; then
   dirname "$(command -v prometheus)"
   exit 0
 fi
 
-if [ "$(id -u)" = 0 ]; then
+if ! $user_cache_only && [ "$(id -u)" = 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >&2
   # A policy-rc.d that says 101 keeps the package from starting its own service while it installs.

@@ -421,3 +421,41 @@ def test_llm_startup_benchmark_compares_llm_with_and_without_the_plugin():
     assert measured["plugin_command_listed"] == {"with": True, "without": False}
     assert measured["pairs"] == 2 and measured["ratio_wall"] > 0 and measured["ratio_cpu"] > 0
     assert summary.startswith("llm --help, with the plugin / without, median of 2 pairs: wall ")
+
+
+CONCURRENT_FIRST_CALLS = """
+import json, sys, threading
+import llm
+
+model = llm.get_model("neuralwatt/openai/gpt-oss-20b")
+start, bodies = threading.Barrier(8), [None] * 8
+
+def call(index):
+    start.wait()  # eight first calls at once: one switches the instrumentation on, the rest wait
+    response = model.prompt(f"question {index}", stream=index % 2 == 0)
+    response.text()
+    bodies[index] = response.response_json
+
+threads = [threading.Thread(target=call, args=(i,)) for i in range(8)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print(json.dumps(bodies))
+"""
+
+
+def test_concurrent_first_calls_switch_on_once_and_each_keeps_its_energy(user_dir, emulator):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "LLM_LOAD_PLUGINS": "opentelemetry-instrumentation-neuralwatt"}
+    done = subprocess.run([sys.executable, "-c", CONCURRENT_FIRST_CALLS], capture_output=True, text=True,
+                          timeout=120, env=env)
+
+    assert done.returncode == 0, done.stderr
+    bodies = json.loads(done.stdout.splitlines()[-1])
+    sent = {exchange.response_id: exchange.energy for exchange in emulator.exchanges}
+    assert len(sent) == 8
+    assert {body["id"]: body["energy"] for body in bodies} == sent

@@ -10,6 +10,7 @@ server sent are added to `response_json` unless it already has them.
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 
@@ -83,14 +84,10 @@ async def aexecute_with_energy(wrapped, instance, args, kwargs):
     inject(_response_of(args, kwargs), collected)
 
 
-def wrap_llm_models(names: tuple[str, ...]) -> None:
-    """Wrap the `execute` of these llm OpenAI model classes, once."""
-    from llm.default_plugins import openai_models
-
-    for name in names:
-        owner = getattr(openai_models, name, None)
-        execute = vars(owner).get("execute") if owner is not None else None
-        if execute is None or getattr(execute, "_self_wrapper", None) in (execute_with_energy, aexecute_with_energy):
-            continue
-        hook = aexecute_with_energy if name.startswith("Async") else execute_with_energy
-        wrapt.wrap_function_wrapper(owner, "execute", hook)
+def with_energy(execute):
+    """llm's `execute` (a generator function, or an async one) wrapped to capture energy; an
+    `execute` wrapped already is returned as it is."""
+    if getattr(execute, "_self_wrapper", None) in (execute_with_energy, aexecute_with_energy):
+        return execute
+    hook = aexecute_with_energy if inspect.isasyncgenfunction(execute) else execute_with_energy
+    return wrapt.FunctionWrapper(execute, hook)

@@ -1,6 +1,6 @@
 """The `llm` plugin: Neuralwatt models, their energy in logs.db, and an energy report.
 
-    llm install opentelemetry-instrumentation-neuralwatt
+    llm install -e path/to/this/checkout      # or a wheel built from it
     llm keys set neuralwatt
     llm -m neuralwatt/openai/gpt-oss-20b "Hello"
     llm neuralwatt energy
@@ -111,14 +111,15 @@ def _wait_for_first_call() -> None:
     OpenAI models after loading plugins, and importing them (with openai) from inside this
     module's import would run all of that one plugin-loading stack deeper, which on CPython 3.11
     costs thousands of frame-stack chunk allocations (measured: +4% on `llm --help`)."""
-    if _waiting or _switched_on:
-        return
-    from llm.default_plugins import openai_models
+    with _activating:
+        if _waiting or _switched_on:
+            return
+        from llm.default_plugins import openai_models
 
-    for name in _EXECUTE_OWNERS:
-        owner = getattr(openai_models, name, None)  # older llm releases lack some of them
-        if isinstance(owner, type) and "execute" in vars(owner):
-            _switch_on_at_first_call(owner)
+        for name in _EXECUTE_OWNERS:
+            owner = getattr(openai_models, name, None)  # older llm releases lack some of them
+            if isinstance(owner, type) and "execute" in vars(owner):
+                _switch_on_at_first_call(owner)
 
 
 def _switch_on_at_first_call(owner: type) -> None:
@@ -135,19 +136,26 @@ def activate() -> None:
     """Capture energy for llm: instrument the SDKs (unless already done, for example by
     `opentelemetry-instrument`, whose providers then receive the spans) and wrap llm's models."""
     global _switched_on
-    with _activating:  # two first calls at once: one switches on, the other waits for it
+    with _activating:  # first calls at once: one switches on, the others wait for it here
         if _switched_on:
             return
         _switched_on = True
-        while _waiting:
-            owner, execute = _waiting.popitem()
-            setattr(owner, "execute", execute)  # noqa: B010
+        capture = None
         try:
             from . import NeuralwattInstrumentor, llm_energy
 
             instrumentor = NeuralwattInstrumentor()
             if not instrumentor.is_instrumented_by_opentelemetry:
                 instrumentor.instrument(_implicit=True)  # an application's own instrument() replaces it
-            llm_energy.wrap_llm_models(_EXECUTE_OWNERS)
+            capture = llm_energy.with_energy
         except Exception:
             logger.debug("neuralwatt: could not activate energy capture for llm", exc_info=True)
+        # Each stand-in is replaced in one step, by the wrapped method ready to run: a call that
+        # looks `execute` up meanwhile finds the stand-in, and so waits above.
+        while _waiting:
+            owner, execute = _waiting.popitem()
+            try:
+                setattr(owner, "execute", capture(execute) if capture else execute)  # noqa: B010
+            except Exception:
+                setattr(owner, "execute", execute)  # noqa: B010
+                logger.debug("neuralwatt: could not wrap %s.execute", owner.__name__, exc_info=True)
