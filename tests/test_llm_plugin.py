@@ -218,7 +218,7 @@ def test_energy_report_table_is_in_human_units_with_totals(llm_cli, emulator):
     assert gpt[1:4] == ["1", *units.energy(sent[0]["energy_joules"]).split()]
     assert total[1:4] == ["2", *units.energy(sent[0]["energy_joules"] + sent[1]["energy_joules"]).split()]
     assert units.carbon(sent[0]["carbon_g_co2eq"] + sent[1]["carbon_g_co2eq"]) in " ".join(total)
-    assert lines[-1] == "(1 logged calls had no measurement from Neuralwatt and are not counted)"
+    assert lines[-1] == "(1 logged calls had no usable energy measurement and are not counted)"
 
 
 @pytest.mark.parametrize("joules, shown", [

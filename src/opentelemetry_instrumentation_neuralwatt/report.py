@@ -160,5 +160,5 @@ def render_table(report: dict) -> str:
         lines.append(f"{row['model']:<{width}} " + " ".join(f"{c:>13}" for c in cells))
     unmeasured = report["total"]["unmeasured"]
     if unmeasured:
-        lines.append(f"({unmeasured} logged calls had no measurement from Neuralwatt and are not counted)")
+        lines.append(f"({unmeasured} logged calls had no usable energy measurement and are not counted)")
     return "\n".join(lines)
