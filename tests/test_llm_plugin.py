@@ -368,11 +368,14 @@ def failing_models_endpoint(monkeypatch):
 def test_a_failed_model_list_fetch_is_remembered_for_a_while(llm_cli, user_dir, failing_models_endpoint):
     from opentelemetry_instrumentation_neuralwatt import llm_models
 
-    first = llm_cli("neuralwatt", "models").output.splitlines()
+    first = llm_cli("neuralwatt", "models")
     llm_cli("models")
     llm_cli("neuralwatt", "models")
 
-    assert first[0] == "neuralwatt/openai/gpt-oss-20b"  # the built-in list
+    assert first.stdout.splitlines()[0] == "neuralwatt/openai/gpt-oss-20b"  # the built-in list
+    assert first.stderr == (f"Could not list models from {llm_models.api_base()} (HTTPError: HTTP Error 503: "
+                            "Service Unavailable); showing the built-in list. `llm neuralwatt models --refresh` "
+                            "tries again.\n")
     assert failing_models_endpoint == ["/v1/models"]  # asked once, not on every command
     cache = json.loads((user_dir / llm_models.CACHE_FILE).read_text())
     assert cache["error"] == "HTTPError: HTTP Error 503: Service Unavailable"
@@ -391,7 +394,9 @@ def test_a_failed_refresh_keeps_the_models_cached_before(llm_cli, user_dir, emul
     emulator.stop()
 
     assert llm_cli("neuralwatt", "models", "--refresh", ok=False).exit_code == 1
-    assert llm_cli("neuralwatt", "models").output == listed
+    after = llm_cli("neuralwatt", "models")
+    assert after.stdout == listed
+    assert "showing the list cached before" in after.stderr
 
 
 def test_responses_api_models_in_extra_openai_models_get_energy_too(llm_cli, user_dir, emulator):

@@ -88,12 +88,18 @@ def _write_cache(cached: dict) -> None:
         logger.debug("neuralwatt: could not write the model cache", exc_info=True)
 
 
+def cached_models() -> list[dict] | None:
+    """The list the last good fetch returned, if any is cached for this API base."""
+    models = _read_cache().get("models")
+    return models if isinstance(models, list) else None
+
+
 def available_models(refresh: bool = False) -> list[dict]:
     """The fresh cached list; else fetched and cached; else the stale cache; else the built-in list.
 
     With `refresh`, always fetches, and raises `ModelListUnavailable` when that fails."""
     cached = _read_cache()
-    models: list[dict] | None = cached.get("models") if isinstance(cached.get("models"), list) else None
+    models = cached_models()
     now = time.time()
     if not refresh:
         if models is not None and now - _number(cached.get("fetched")) < CACHE_SECONDS:
@@ -110,6 +116,14 @@ def available_models(refresh: bool = False) -> list[dict]:
         return models or FALLBACK_MODELS
     _write_cache({"fetched": now, "models": fetched})
     return fetched
+
+
+def last_failure() -> str | None:
+    """Why the last fetch failed, when it failed after the last good one (else None)."""
+    cached = _read_cache()
+    if _number(cached.get("failed")) > _number(cached.get("fetched")):
+        return str(cached.get("error") or "unknown error")
+    return None
 
 
 def _number(value) -> float:

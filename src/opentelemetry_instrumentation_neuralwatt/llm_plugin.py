@@ -59,6 +59,11 @@ def register_commands(cli):
             models = llm_models.available_models(refresh=refresh)
         except llm_models.ModelListUnavailable as error:
             raise click.ClickException(str(error)) from error
+        failure = llm_models.last_failure()
+        if failure:  # say which list this is, rather than pass it off as the API's
+            kept = "the list cached before" if llm_models.cached_models() else "the built-in list"
+            click.echo(f"Could not list models from {llm_models.api_base()} ({failure}); showing {kept}. "
+                       "`llm neuralwatt models --refresh` tries again.", err=True)
         if as_json:
             click.echo(json.dumps([{"model_id": f"neuralwatt/{m['id']}", **m} for m in models], indent=2))
             return
