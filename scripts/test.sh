@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 # a user cache). When that cannot be done they are skipped, and this says so in one line; with
 # CI=true a missing Prometheus is a failure.
 if prometheus_bin="$(bash scripts/install-prometheus.sh)"; then
-  export PATH="$prometheus_bin:$PATH"
+  export PATH="$PATH:$prometheus_bin"   # after, not before: it may be /usr/bin, and python3 must stay the one PATH gives
 else
   if [ "${CI:-}" = "true" ]; then exit 1; fi
   echo "test.sh: Prometheus/promtool could not be installed: the dashboard's two Prometheus tests will be skipped" >&2

@@ -134,8 +134,10 @@ def test_cached_models_survive_the_api_going_away(llm_cli, user_dir, emulator):
 def test_offline_without_cache_uses_the_built_in_list(llm_cli, emulator):
     emulator.stop()
 
-    listed = json.loads(llm_cli("neuralwatt", "models", "--json").output)
+    result = llm_cli("neuralwatt", "models", "--json")
+    listed = json.loads(result.stdout)  # the note saying so goes to stderr
     assert [m["model_id"] for m in listed][:2] == ["neuralwatt/openai/gpt-oss-20b", "neuralwatt/moonshotai/Kimi-K2.6"]
+    assert "showing the built-in list" in result.stderr
 
 
 def test_coexists_with_llm_neuralwatt(llm_cli, user_dir, emulator):
@@ -203,7 +205,7 @@ def test_energy_report_counts_every_call_path_once(llm_cli, emulator):
 
 
 def test_energy_report_table_is_in_human_units_with_totals(llm_cli, emulator):
-    from opentelemetry_instrumentation_neuralwatt import units
+    from opentelemetry_instrumentation_neuralwatt.llm_plugin import units
 
     llm_cli("-m", MODEL_ID, "one")
     llm_cli("-m", "neuralwatt/zai-org/GLM-5.1-FP8", "two")
@@ -226,13 +228,13 @@ def test_energy_report_table_is_in_human_units_with_totals(llm_cli, emulator):
     (3600 * 14.2449, "14.24 Wh"), (3600 * 999.94, "999.9 Wh"), (3.6e6 * 1.25, "1.250 kWh"), (0.0, "0 J"),
 ])
 def test_energy_is_shown_in_the_unit_its_size_suits(joules, shown):
-    from opentelemetry_instrumentation_neuralwatt import units
+    from opentelemetry_instrumentation_neuralwatt.llm_plugin import units
 
     assert units.energy(joules) == shown
 
 
 def test_carbon_and_cost_are_shown_with_four_significant_digits():
-    from opentelemetry_instrumentation_neuralwatt import units
+    from opentelemetry_instrumentation_neuralwatt.llm_plugin import units
 
     assert [units.carbon(g) for g in (0.0000311, 2.5, 1200.0)] == ["0.03110 mg", "2.500 g", "1.200 kg"]
     assert [units.dollars(usd) for usd in (0.000005234, 1.5)] == ["$0.000005234", "$1.500"]
@@ -279,8 +281,8 @@ with NeuralwattEmulator(seed=1) as emulator:
     def app():
         NeuralwattInstrumentor().instrument(tracer_provider=provider, hosts=[f"127.0.0.1:{emulator.port}"])
     def plugin():
-        from opentelemetry_instrumentation_neuralwatt import llm_plugin
-        llm_plugin.activate()  # what the first call of an llm model does
+        from opentelemetry_instrumentation_neuralwatt.llm_plugin import activation
+        activation.activate()  # what the first call of an llm model does
     for step in sys.argv[1:]:
         {"app": app, "plugin": plugin}[step]()
     client = openai.OpenAI(base_url=emulator.base_url, api_key="k")
@@ -366,7 +368,7 @@ def failing_models_endpoint(monkeypatch):
 
 
 def test_a_failed_model_list_fetch_is_remembered_for_a_while(llm_cli, user_dir, failing_models_endpoint):
-    from opentelemetry_instrumentation_neuralwatt import llm_models
+    from opentelemetry_instrumentation_neuralwatt.llm_plugin import catalog as llm_models
 
     first = llm_cli("neuralwatt", "models")
     llm_cli("models")

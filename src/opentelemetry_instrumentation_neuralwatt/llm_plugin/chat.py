@@ -1,13 +1,13 @@
 """llm's own OpenAI chat classes, pointed at Neuralwatt: what `neuralwatt/<id>` models are.
 
-Imported when llm resolves models, not when it loads plugins (see `llm_plugin.py`).
+Imported when llm resolves models, not when it loads plugins (see `activation.py`).
 """
 
 from __future__ import annotations
 
 from llm.default_plugins.openai_models import AsyncChat, Chat
 
-from .llm_models import KEY_ENV
+from .catalog import KEY_ENV
 
 
 class NeuralwattChat(Chat):

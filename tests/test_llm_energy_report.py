@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from opentelemetry_instrumentation_neuralwatt import report
+from opentelemetry_instrumentation_neuralwatt.llm_plugin import report
 
 
 def logs_db(path, table, rows):

@@ -16,8 +16,8 @@ import logging
 
 import wrapt
 
-from . import collect
-from .energy import Measurement
+from .. import collect
+from ..energy import Measurement
 
 logger = logging.getLogger(__name__)
 
