@@ -70,20 +70,17 @@ def _route(package: str, path: str):
 
 def process_response_hook(wrapped, instance, args, kwargs):
     """On the SDK client's `_process_response`, which every successful call goes through."""
-    result = wrapped(*args, **kwargs)
-    call = pending.get()
-    if call is None:
-        return _bypassed(instance, kwargs, result)
-    if not call.ended:
-        _response_read(call, result, kwargs.get("response"))
-    return result
+    return _processed(instance, kwargs, wrapped(*args, **kwargs))
 
 
 async def async_process_response_hook(wrapped, instance, args, kwargs):
-    result = await wrapped(*args, **kwargs)
+    return _processed(instance, kwargs, await wrapped(*args, **kwargs))
+
+
+def _processed(client: Any, kwargs: dict, result: Any) -> Any:
     call = pending.get()
     if call is None:
-        return _bypassed(instance, kwargs, result)
+        return _bypassed(client, kwargs, result)
     if not call.ended:
         _response_read(call, result, kwargs.get("response"))
     return result
