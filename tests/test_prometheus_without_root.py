@@ -35,8 +35,12 @@ def home():
 def test_prometheus_and_promtool_install_into_a_user_cache(home):
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "XDG_CACHE_HOME": str(home / "cache")}
 
+    script = home / SCRIPT.name  # the checkout may be private to us; the unprivileged user reads a copy
+    shutil.copy(SCRIPT, script)
+    script.chmod(0o755)
+
     def install():
-        return subprocess.run([*as_nobody(), "bash", str(SCRIPT), "--user"], capture_output=True, text=True,
+        return subprocess.run([*as_nobody(), "bash", str(script), "--user"], capture_output=True, text=True,
                               env=env, timeout=300)
 
     done = install()
