@@ -53,6 +53,8 @@ def assert_call_recorded(telemetry, tracing, exchange, stream=False):
     assert span.attributes["gen_ai.usage.input_tokens"] == exchange.usage["input_tokens"]
     assert span.attributes["gen_ai.usage.output_tokens"] == exchange.usage["output_tokens"]
     assert span.attributes["gen_ai.usage.cache_read.input_tokens"] == 0
+    assert span.attributes["gen_ai.usage.cache_write.input_tokens"] == 0  # the current name
+    assert "gen_ai.usage.cache_creation.input_tokens" not in span.attributes  # the name before it
     assert neuralwatt_attributes(span) == energy_attributes(exchange.energy, exchange.cost)
     assert span.status.status_code is not StatusCode.ERROR
     assert exchange.stream is stream

@@ -95,3 +95,31 @@ def test_nothing_of_it_without_the_opt_in(telemetry, client):
 
     names = ("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions", "gen_ai.tool.definitions")
     assert not set(names) & set(telemetry.span().attributes)
+
+
+@pytest.mark.parametrize(("value", "captured"), [
+    ("true", True), ("TRUE", True), ("SPAN_ONLY", True), ("span_and_event", True),
+    ("false", False), ("NO_CONTENT", False), ("EVENT_ONLY", False),  # we put content on spans only, never events
+    ("", False), ("yes-please", False),
+])
+def test_the_content_setting_means_what_it_means_to_util_genai(emulator, client, monkeypatch, caplog, value, captured):
+    """OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT takes util-genai's values (any case) and
+    true/false; anything else captures nothing and says so."""
+    from conftest import Telemetry
+
+    from opentelemetry_instrumentation_neuralwatt import NeuralwattInstrumentor
+
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", value)
+    recorded, instrumentor = Telemetry(), NeuralwattInstrumentor()
+    if instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.uninstrument()
+    instrumentor.instrument(tracer_provider=recorded.tracer_provider, hosts=[f"127.0.0.1:{emulator.port}"])
+    try:
+        client.chat.completions.create(model=MODEL, messages=CONVERSATION[:2])
+    finally:
+        instrumentor.uninstrument()
+    span = recorded.span()
+    assert ("gen_ai.input.messages" in span.attributes) is captured
+    assert ("gen_ai.output.messages" in span.attributes) is captured
+    warned = [r for r in caplog.records if "CAPTURE_MESSAGE_CONTENT" in r.getMessage()]
+    assert len(warned) == (1 if value == "yes-please" else 0)

@@ -15,7 +15,7 @@ from typing import Any
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GenAI
 
-from . import sse
+from . import foreign, sse
 from .endpoints import Endpoints
 from .invocation import Invocation
 from .payload import clean_text
@@ -77,8 +77,10 @@ def begin(adapter: Any, operation: str, resource: Any, kwargs: dict) -> Invocati
             conversation = conversation_id(kwargs.get("extra_headers"), client)
             if conversation:
                 attributes[CONVERSATION_ID] = conversation
+        # Another GenAI instrumentation (util-genai) records this call already: enrich its span.
+        genai = foreign.genai_data() if traced else None
         return Invocation(telemetry, adapter, operation, model, host, port, traced, attributes,
-                          defer_span=traced and adapter.sdk_traces(client))
+                          defer_span=traced and genai is None and adapter.sdk_traces(client), genai=genai)
     except Exception:
         logger.debug("neuralwatt: could not start telemetry", exc_info=True)
         return None
@@ -132,7 +134,7 @@ def hook_stream(call: Invocation, stream: Any) -> None:
     decoder = getattr(stream, "_decoder", None)
     sse.hook_decoder(decoder)
     call.decoder = decoder
-    if call.adopted:
+    if call.adopted == foreign.SDK:
         call.adapter.end_before_sdk(call, stream)
 
 

@@ -9,6 +9,7 @@ import logging
 from types import SimpleNamespace
 from typing import Any
 
+from . import foreign
 from .calls import begin, pending, read_later, state, take
 from .invocation import Invocation
 
@@ -20,7 +21,7 @@ def _response_read(call: Invocation, result: Any, response: Any) -> None:
     span is adopted, read a whole response now, before the SDK ends that span."""
     try:
         call.headers = response.headers
-        if not call.adopted:  # kept for an error the SDK may still raise after it (calls.failed)
+        if call.adopted != foreign.SDK:  # kept for an error the SDK may still raise after it (calls.failed)
             call.response = result
             return
         sdk = call.adapter.sdk()

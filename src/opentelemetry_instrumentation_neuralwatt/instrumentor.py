@@ -30,6 +30,22 @@ HIDE_MCR_STATUS_ENV = "OTEL_INSTRUMENTATION_NEURALWATT_HIDE_MCR_STATUS"
 def _flag(name: str) -> bool:
     return os.environ.get(name, "false").strip().lower() == "true"
 
+
+# OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT, as util-genai (the official GenAI
+# instrumentations) reads it, and as `true`/`false`. We record content on spans only, never as
+# events: EVENT_ONLY captures nothing of ours.
+_CAPTURE_VALUES = {"true": True, "span_only": True, "span_and_event": True,
+                   "false": False, "no_content": False, "event_only": False, "": False}
+
+
+def capture_content() -> bool:
+    value = os.environ.get(CAPTURE_CONTENT_ENV, "").strip().lower()
+    if value not in _CAPTURE_VALUES:
+        logger.warning("neuralwatt: %s=%r is not one of true, false, NO_CONTENT, SPAN_ONLY, EVENT_ONLY, "
+                       "SPAN_AND_EVENT: message content is not captured", CAPTURE_CONTENT_ENV, value)
+        return False
+    return _CAPTURE_VALUES[value]
+
 # (module, "Class.method", wrapper), made once so that ours can be told apart from other
 # instrumentors' wrappers on the same method, grouped by the SDK package they patch.
 _TARGETS: dict = {}
@@ -85,7 +101,7 @@ class NeuralwattInstrumentor(BaseInstrumentor):
         return tuple(installed) or _instruments_any
 
     def _instrument(self, **kwargs):
-        capture = _flag(CAPTURE_CONTENT_ENV)
+        capture = capture_content()
         hide = kwargs.get("hide_mcr_status")
         sse.options.hide_mcr_status = _flag(HIDE_MCR_STATUS_ENV) if hide is None else bool(hide)
         state.endpoints = Endpoints(kwargs.get("hosts"))  # raises on a mistaken hosts= argument

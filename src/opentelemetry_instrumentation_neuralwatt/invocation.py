@@ -2,8 +2,9 @@
 
 An adapter fills the record from its API's request, response and stream events; `end()` hands it
 to `Telemetry.finish` exactly once, however the call ends. The span is either our own (started
-when the call starts) or *adopted*: an SDK that traces itself (anthropic) already has a span for
-the call, and one call must not get two GenAI spans, so ours goes on that span instead.
+when the call starts) or *adopted*: someone else's span already records the call (the anthropic
+SDK's own, or an opentelemetry-util-genai invocation's; see `foreign.py`), and one call must not
+get two GenAI spans, so ours goes on that span instead.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context, trace
 
-from . import collect, sse
+from . import collect, foreign, sse
 from .energy import Measurement, measurement
 from .livewire import ResponseHeaders
 
@@ -35,14 +36,15 @@ class Invocation:
         "telemetry", "adapter", "operation", "request_model", "host", "port", "traced",
         "request_attributes", "started", "started_ns", "span", "adopted", "parent_span",
         "response_model", "response_id", "finish_reasons", "input_tokens", "output_tokens",
-        "cache_read_tokens", "cache_creation_tokens", "reasoning_tokens", "output_text", "output_tools",
+        "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "output_text", "output_tools",
         "data_energy", "data_cost", "data_mcr", "service_tier", "decoder", "headers", "reports",
         "first_chunk_at", "output_chunks", "response", "ended", "collector", "on_end", "_token", "_read_headers",
+        "genai",
     )
 
     def __init__(self, telemetry: Telemetry, adapter: Any, operation: str, model: str | None,
                  host: str, port: int | None, traced: bool, request_attributes: dict | None,
-                 defer_span: bool = False):
+                 defer_span: bool = False, genai: Any = None):
         self.telemetry = telemetry
         self.adapter = adapter
         self.operation = operation
@@ -53,7 +55,7 @@ class Invocation:
         self.request_attributes = request_attributes
         self.response_model = self.response_id = self.finish_reasons = None
         self.input_tokens = self.output_tokens = None
-        self.cache_read_tokens = self.cache_creation_tokens = self.reasoning_tokens = None
+        self.cache_read_tokens = self.cache_write_tokens = self.reasoning_tokens = None
         # Only when message content is captured: the answer's text and tool calls, per choice.
         self.output_text: dict | None = {} if traced and telemetry.capture_content else None
         self.output_tools: dict | None = {} if self.output_text is not None else None
@@ -65,7 +67,9 @@ class Invocation:
         self.output_chunks = 0
         self.response: Any = None  # a whole response the SDK processed, before it returned
         self.ended = False
-        self.adopted = False
+        # Whose span records this call when it is not ours: None (ours), foreign.SDK or foreign.GENAI.
+        self.adopted: str | None = None
+        self.genai = genai  # util-genai's data object for the call, when it records the call
         self.on_end = None  # what to run once our telemetry is done (an adapter's hand-back)
         self.collector = collect.current.get()
         self._token: Token[Context] | None = None
@@ -73,7 +77,9 @@ class Invocation:
         self.parent_span = None
         self.started_ns = 0
         if traced:
-            if defer_span:
+            if genai is not None:
+                self.span, self.adopted = trace.get_current_span(), foreign.GENAI
+            elif defer_span:
                 # The SDK will start its own span inside the call; `adopt` takes it. Until then
                 # nothing is started, and a call the SDK did not trace gets ours, back-dated.
                 self.parent_span = trace.get_current_span()
@@ -100,7 +106,7 @@ class Invocation:
         """Use the SDK's own span of this call (current while the SDK makes the request)."""
         if self.span is None and self.parent_span is not None and span is not self.parent_span \
                 and span.get_span_context().is_valid:
-            self.span, self.adopted = span, True
+            self.span, self.adopted = span, foreign.SDK
 
     # -- the end --
     def response_headers(self) -> ResponseHeaders | None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import wrapt
 
-from . import deferred
+from . import deferred, foreign
 from .invocation import Invocation
 
 logger = logging.getLogger(__name__)
@@ -36,6 +36,40 @@ def _observe(call: Invocation, chunk: Any) -> None:
             call.first_chunk_at = time.perf_counter()
     except Exception:
         logger.debug("neuralwatt: could not read a chunk", exc_info=True)
+
+
+def _reads_ahead(call: Invocation) -> bool:
+    """Whether this stream's owner ends its span at the stream's last event (util-genai's Responses
+    wrapper does, at `response.completed`), before the trailing `: energy` comment is read."""
+    return call.adopted == foreign.GENAI and call.adapter.has_last_event
+
+
+def _rest(call: Invocation, stream: Any) -> list:
+    """After the last event, read the rest of the body (only comments are left: the energy) and end
+    the call, before that event is handed on. Bounded: the server closes the body right after."""
+    rest: list = []
+    try:
+        for chunk in stream:
+            _observe(call, chunk)
+            rest.append(chunk)
+    except BaseException as error:
+        call.end(error=error)
+        raise
+    finish_stream(call)
+    return rest
+
+
+async def _arest(call: Invocation, stream: Any) -> list:
+    rest: list = []
+    try:
+        async for chunk in stream:
+            _observe(call, chunk)
+            rest.append(chunk)
+    except BaseException as error:
+        call.end(error=error)
+        raise
+    finish_stream(call)
+    return rest
 
 
 class _Copyable:
@@ -92,9 +126,15 @@ class StreamProxy(_Copyable, wrapt.ObjectProxy):
         # GeneratorExit (the consumer dropped this iterator: `break`, `next(iter(s))`) does not
         # end the span, because the stream itself lives on and can still be read.
         invocation, stream = self._self_invocation, self.__wrapped__
+        is_last = invocation.adapter.is_last if _reads_ahead(invocation) else None
         try:
             for chunk in stream:
                 _observe(invocation, chunk)
+                if is_last is not None and is_last(chunk):
+                    rest = _rest(invocation, stream)
+                    yield chunk
+                    yield from rest
+                    return
                 yield chunk
         except GeneratorExit:
             raise
@@ -144,9 +184,14 @@ class AsyncStreamProxy(_Copyable, wrapt.ObjectProxy):
 
     async def __aiter__(self):
         invocation, stream = self._self_invocation, self.__wrapped__
+        is_last = invocation.adapter.is_last if _reads_ahead(invocation) else None
         try:
             async for chunk in stream:
                 _observe(invocation, chunk)
+                if is_last is not None and is_last(chunk):
+                    for item in [chunk, *await _arest(invocation, stream)]:
+                        yield item
+                    return
                 yield chunk
         except GeneratorExit:
             raise

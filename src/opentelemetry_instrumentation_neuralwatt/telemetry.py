@@ -17,7 +17,7 @@ from opentelemetry.semconv.attributes import error_attributes, server_attributes
 from opentelemetry.semconv.schemas import Schemas
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from . import content, livewire, sse
+from . import content, foreign, livewire, sse
 from .energy import Measurement
 from .instruments import Instruments
 from .payload import clean_text
@@ -31,7 +31,9 @@ ENERGY_REPORT_EVENT = "neuralwatt.energy.report"
 # do not tell them apart, and the dashboard groups by it.
 API_ATTRIBUTE = "neuralwatt.api"
 CACHE_READ_TOKENS = GenAI.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS
-CACHE_CREATION_TOKENS = GenAI.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS
+# Renamed from gen_ai.usage.cache_creation.input_tokens in the GenAI conventions; semantic-conventions
+# releases up to 0.66b2 still name only the old attribute.
+CACHE_WRITE_TOKENS = getattr(GenAI, "GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS", "gen_ai.usage.cache_write.input_tokens")
 REASONING_TOKENS = GenAI.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS
 TIME_TO_FIRST_CHUNK = GenAI.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK
 # The newest schema that opentelemetry-semantic-conventions 0.63b0 (our floor, the first release
@@ -88,38 +90,66 @@ class Telemetry:
             self._quota_seen(call.host, headers, found)
         if error is not None:
             metric_attributes[error_attributes.ERROR_TYPE] = type(error).__qualname__
-        metrics.duration.record(elapsed, metric_attributes, context)
         first_chunk = None
-        if error is None:
-            for token_type, count in (("input", call.input_tokens), ("output", call.output_tokens)):
-                if _count(count):
-                    metrics.token_usage.record(count, {**metric_attributes, GenAI.GEN_AI_TOKEN_TYPE: token_type},
-                                               context)
-            if call.first_chunk_at is not None:  # streams only
-                first_chunk = call.first_chunk_at - call.started
-                metrics.time_to_first_chunk.record(first_chunk, metric_attributes, context)
-                if call.output_chunks:
-                    per_chunk = (call.started + elapsed - call.first_chunk_at) / call.output_chunks
-                    metrics.time_per_output_chunk.record(per_chunk, metric_attributes, context)
+        if call.first_chunk_at is not None and error is None:  # streams only
+            first_chunk = call.first_chunk_at - call.started
+        if call.adopted != foreign.GENAI:
+            self._client_metrics(call, elapsed, first_chunk, metric_attributes, context, error)
+        else:  # util-genai records the gen_ai.client.* metrics itself; `neuralwatt.api` on its points
+            # lets GenAI panels find Neuralwatt calls, whatever provider name they carry.
+            call.genai.metric_attributes[API_ATTRIBUTE] = call.adapter.api
 
         if span.is_recording():
-            # An adopted span was started by the SDK with its own request attributes: ours go on too.
-            attributes = {**call.request_attributes, **response_attributes(call)} if call.adopted \
+            # An adopted SDK span was started with the SDK's own request attributes: ours go on too.
+            attributes = {**call.request_attributes, **response_attributes(call)} if call.adopted == foreign.SDK \
                 else response_attributes(call)
             if headers is not None:
                 attributes.update(headers.attributes)
             if found is not None:
                 attributes.update(found.attributes)
-            live_wire(call, span, attributes)
             if first_chunk is not None:
                 attributes[TIME_TO_FIRST_CHUNK] = first_chunk
-            if error is not None and not call.adopted:  # the SDK records errors on its own span
+            if error is not None and not call.adopted:  # the owner records errors on its own span
                 attributes[error_attributes.ERROR_TYPE] = type(error).__qualname__
                 span.set_status(Status(StatusCode.ERROR, scrub(str(error))[:512]))
-            span.set_attributes(attributes)
+            if call.adopted == foreign.GENAI:
+                self._enrich_genai(call, span, attributes)
+            else:
+                live_wire(call, span, attributes)
+                span.set_attributes(attributes)
         if not call.adopted:
             span.end()
 
+    @staticmethod
+    def _enrich_genai(call, span, attributes: dict) -> None:
+        """Ours onto a util-genai invocation's span: through its context data, which it merges into
+        its span when it finishes; and directly while its span is the current one, because an
+        instrumentation that replaces its invocation's `attributes` dict (genai-anthropic 1.3b0
+        does) loses what the context data carried."""
+        direct = foreign.is_genai_span(span)
+        live_wire(call, span if direct else None, attributes)
+        attributes = foreign.own_attributes({**call.request_attributes, **attributes})
+        call.genai.attributes.update(attributes)
+        if direct:
+            span.set_attributes(attributes)
+
+    def _client_metrics(self, call, elapsed: float, first_chunk: float | None, metric_attributes: dict,
+                        context, error: BaseException | None) -> None:
+        """The GenAI client metrics: duration; and, for a call that succeeded, token usage and the
+        stream timings. Time per output chunk is one point per stream (the mean gap after the first
+        chunk), not one per chunk: a histogram record per chunk would cost more than the stream."""
+        metrics = self.instruments
+        metrics.duration.record(elapsed, metric_attributes, context)
+        if error is not None:
+            return
+        for token_type, count in (("input", call.input_tokens), ("output", call.output_tokens)):
+            if _count(count):
+                metrics.token_usage.record(count, {**metric_attributes, GenAI.GEN_AI_TOKEN_TYPE: token_type}, context)
+        if first_chunk is not None:
+            metrics.time_to_first_chunk.record(first_chunk, metric_attributes, context)
+            if call.output_chunks:
+                per_chunk = (call.started + elapsed - call.first_chunk_at) / call.output_chunks
+                metrics.time_per_output_chunk.record(per_chunk, metric_attributes, context)
 
     def _quota_seen(self, host: str, headers, found: Measurement | None) -> None:
         if headers.energy_remaining_kwh is not None:
@@ -164,7 +194,8 @@ def _warn_if_neuralwatt(call, found: Measurement | None) -> None:
 
 
 def live_wire(call, span, attributes: dict) -> None:
-    """MCR session data, service tier, MCR status frames and repeated energy reports."""
+    """MCR session data, service tier, MCR status frames and repeated energy reports (the events
+    only when there is a span to put them on)."""
     decoder = call.decoder
     if call.service_tier is not None and isinstance(call.service_tier, str):
         attributes[livewire.SERVICE_TIER] = call.service_tier[:livewire.MAX_TEXT]
@@ -176,9 +207,10 @@ def live_wire(call, span, attributes: dict) -> None:
     statuses = getattr(decoder, sse.MCR_STATUS, None) if decoder is not None else None
     if statuses:
         attributes[livewire.STATUS_EVENTS] = len(statuses)
-        for text in statuses:
-            span.add_event(livewire.STATUS_EVENT, livewire.status_event(text))
-    if len(call.reports) > 1:
+        if span is not None:
+            for text in statuses:
+                span.add_event(livewire.STATUS_EVENT, livewire.status_event(text))
+    if len(call.reports) > 1 and span is not None:
         for report in call.reports:
             span.add_event(ENERGY_REPORT_EVENT, dict(report.attributes))
 
@@ -196,7 +228,7 @@ def response_attributes(call) -> dict:
         (GenAI.GEN_AI_USAGE_INPUT_TOKENS, call.input_tokens),
         (GenAI.GEN_AI_USAGE_OUTPUT_TOKENS, call.output_tokens),
         (CACHE_READ_TOKENS, call.cache_read_tokens),
-        (CACHE_CREATION_TOKENS, call.cache_creation_tokens),
+        (CACHE_WRITE_TOKENS, call.cache_write_tokens),
         (REASONING_TOKENS, call.reasoning_tokens),
     ):
         if _count(count):

@@ -121,15 +121,15 @@ def _observe_message(call: Any, message: Any) -> None:
 def _observe_usage(call: Any, usage: Any) -> None:
     if usage is None:
         return
-    cache_read, cache_creation = get(usage, "cache_read_input_tokens"), get(usage, "cache_creation_input_tokens")
+    cache_read, cache_write = get(usage, "cache_read_input_tokens"), get(usage, "cache_creation_input_tokens")
     if cache_read is not None:
         call.cache_read_tokens = cache_read
-    if cache_creation is not None:
-        call.cache_creation_tokens = cache_creation
+    if cache_write is not None:
+        call.cache_write_tokens = cache_write
     uncached = get(usage, "input_tokens")
     if type(uncached) is int:
         # The GenAI conventions count every input token; Anthropic reports cache reads apart.
-        call.input_tokens = uncached + sum(n for n in (call.cache_read_tokens, call.cache_creation_tokens)
+        call.input_tokens = uncached + sum(n for n in (call.cache_read_tokens, call.cache_write_tokens)
                                            if type(n) is int)
     output = get(usage, "output_tokens")
     if output is not None:

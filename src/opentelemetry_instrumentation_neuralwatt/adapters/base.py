@@ -64,6 +64,14 @@ class Adapter:
     def sdk_traces(self, client: Any) -> bool:
         return False
 
+    # Whether a stream of this API has a last event before the body ends (see `is_last`).
+    has_last_event = False
+
+    @staticmethod
+    def is_last(item: Any) -> bool:
+        """The stream's last event, after which only comments (the energy) come."""
+        return False
+
 
 def get(obj: Any, name: str) -> Any:
     """A field of an SDK model (pydantic, extra keys included) or of a decoded JSON dict."""

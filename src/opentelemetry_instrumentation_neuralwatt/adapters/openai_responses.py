@@ -19,9 +19,13 @@ _WITH_RESPONSE = ("response.created", "response.in_progress", "response.complete
                   "response.incomplete", "response.failed")
 
 
+_LAST = frozenset(("response.completed", "response.incomplete", "response.failed", "error"))
+
+
 class OpenAIResponses(Adapter):
     api = "responses"
     paths = (("/responses", "chat"),)
+    has_last_event = True
 
     def targets(self):
         module = "openai.resources.responses.responses"
@@ -48,6 +52,10 @@ class OpenAIResponses(Adapter):
     def is_content(item: Any) -> bool:
         kind = get(item, "type")
         return isinstance(kind, str) and kind.endswith(".delta")
+
+    @staticmethod
+    def is_last(item: Any) -> bool:
+        return get(item, "type") in _LAST
 
     def observe(self, call: Any, item: Any) -> None:
         """A whole `Response`, its decoded JSON, or one stream event."""
