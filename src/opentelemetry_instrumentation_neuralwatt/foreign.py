@@ -70,8 +70,8 @@ def is_genai_span(span: Any) -> bool:
     """Whether the current span is the util-genai invocation's own, not one that another
     instrumentation (OpenLLMetry, say) started between it and the SDK: only then do we write to it
     directly, besides util-genai's context data."""
-    scope = getattr(span, "instrumentation_scope", None)
-    return isinstance(getattr(scope, "name", None), str) and scope.name.startswith(_GENAI_SCOPE)
+    name = getattr(getattr(span, "instrumentation_scope", None), "name", None)
+    return isinstance(name, str) and name.startswith(_GENAI_SCOPE)
 
 
 def own_attributes(attributes: dict) -> dict:
