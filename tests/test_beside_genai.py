@@ -101,6 +101,8 @@ def test_openai_responses(both, emulator, with_energy):
     with openai.OpenAI(base_url=emulator.base_url, api_key="sk-test", max_retries=0) as client:
         client.responses.create(model=MODEL, input="How much energy?")
         list(client.responses.create(model=MODEL, input="How much energy?", stream=True))
+        with client.responses.stream(model=MODEL, input="How much energy?") as helper:
+            helper.get_final_response()
     assert_one_span_per_call(both, emulator, api="responses")
 
 
