@@ -176,16 +176,11 @@ def test_negative_and_absurd_numbers_are_dropped(make_call):
     assert recorded.points("neuralwatt.energy") == {}
 
 
-def test_a_one_megabyte_comment_is_dropped_without_harm(caplog):
-    caplog.set_level(logging.DEBUG, logger="opentelemetry_instrumentation_neuralwatt")
-    recorded, exchange, _ = run_with_and_without_us(stream_call("huge-energy"))
-
-    assert neuralwatt_attributes(recorded.span()) == energy_attributes({}, exchange.cost)
-    assert "character payload" in caplog.text
-
-
-def test_a_one_megabyte_json_field_is_cut_to_a_bounded_attribute():
-    recorded, exchange, _ = run_with_and_without_us(plain_call("huge-energy"))
+@both_forms
+def test_a_one_megabyte_json_field_is_cut_to_a_bounded_attribute(make_call):
+    """One rule for a whole body and a stream's `: energy` comment: the known fields are kept, an
+    unknown field's value is cut to what an attribute holds."""
+    recorded, exchange, _ = run_with_and_without_us(make_call("huge-energy"))
 
     attributes = neuralwatt_attributes(recorded.span())
     assert attributes.pop("neuralwatt.energy.padding") == "x" * 256

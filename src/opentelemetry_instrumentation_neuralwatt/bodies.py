@@ -25,7 +25,10 @@ class BodyScan:
 
     def __init__(self, call: Any, raw: Any):
         self.call = call
-        self.pending = ""
+        # What came after the last line end (SSE), or the JSON body so far: pieces, joined once
+        # they are needed, so a long line or body costs linear time however it is cut.
+        self.pending: list[str] = []
+        self.pending_size = 0
         self.bytes = codecs.getincrementaldecoder("utf-8")("replace")
         content_type = raw.http_response.headers.get("content-type", "")
         self.decoder = None
@@ -50,23 +53,28 @@ class BodyScan:
 
     def end(self) -> None:
         try:
+            rest = "".join(self.pending)
             if self.decoder is None:
-                if len(self.pending) <= MAX_JSON_BODY:
-                    self.call.adapter.observe(self.call, json.loads(self.pending))
+                if self.pending_size <= MAX_JSON_BODY:
+                    self.call.adapter.observe(self.call, json.loads(rest))
             else:
-                if self.pending:
-                    self._line(self.pending)
+                if rest:
+                    self._line(rest)
                 self._line("")
         except Exception:
             logger.debug("neuralwatt: could not read a body", exc_info=True)
         self.call.finish()
 
     def _text(self, text: str) -> None:
-        if self.decoder is None:  # JSON: kept until it is whole
-            if len(self.pending) <= MAX_JSON_BODY:
-                self.pending += text
+        if self.decoder is None or ("\n" not in text and "\r" not in text):
+            # JSON is kept until it is whole (up to its bound); an SSE piece without a line end
+            # only lengthens the current line.
+            if self.decoder is not None or self.pending_size <= MAX_JSON_BODY:
+                self.pending.append(text)
+                self.pending_size += len(text)
             return
-        *lines, self.pending = _LINE_END.split(self.pending + text)
+        *lines, rest = _LINE_END.split("".join(self.pending) + text)
+        self.pending, self.pending_size = [rest], len(rest)
         for line in lines:
             self._line(line)
 

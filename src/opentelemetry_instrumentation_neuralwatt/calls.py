@@ -80,10 +80,17 @@ def begin(adapter: Any, operation: str, resource: Any, kwargs: dict) -> Invocati
         # Another GenAI instrumentation (util-genai) records this call already: enrich its span.
         genai = foreign.genai_data() if traced else None
         return Invocation(telemetry, adapter, operation, model, host, port, traced, attributes,
-                          defer_span=traced and genai is None and adapter.sdk_traces(client), genai=genai)
+                          defer_span=traced and genai is None and adapter.sdk_traces(client), genai=genai,
+                          secret=_secret(client) if traced else None)
     except Exception:
         logger.debug("neuralwatt: could not start telemetry", exc_info=True)
         return None
+
+
+def _secret(client: Any) -> str | None:
+    """The key the client sends (openai's and anthropic's `api_key`, anthropic's `auth_token`)."""
+    key = getattr(client, "api_key", None) or getattr(client, "auth_token", None)
+    return key if isinstance(key, str) and len(key) >= 4 else None
 
 
 def conversation_id(extra_headers: Any, client: Any) -> str | None:

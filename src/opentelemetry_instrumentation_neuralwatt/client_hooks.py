@@ -10,7 +10,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from . import foreign
-from .calls import begin, pending, read_later, state, take
+from .calls import begin, failed, pending, read_later, state, take
 from .invocation import Invocation
 
 logger = logging.getLogger(__name__)
@@ -70,12 +70,44 @@ def _route(package: str, path: str):
 
 
 def process_response_hook(wrapped, instance, args, kwargs):
-    """On the SDK client's `_process_response`, which every successful call goes through."""
-    return _processed(instance, kwargs, wrapped(*args, **kwargs))
+    """On the SDK client's `_process_response`, which every call with a response goes through."""
+    try:
+        result = wrapped(*args, **kwargs)
+    except Exception as error:
+        _not_processed(kwargs, error)
+        raise
+    return _processed(instance, kwargs, result)
 
 
 async def async_process_response_hook(wrapped, instance, args, kwargs):
-    return _processed(instance, kwargs, await wrapped(*args, **kwargs))
+    try:
+        result = await wrapped(*args, **kwargs)
+    except Exception as error:
+        _not_processed(kwargs, error)
+        raise
+    return _processed(instance, kwargs, result)
+
+
+def _not_processed(kwargs: dict, error: BaseException) -> None:
+    """The SDK raised while processing a whole response it had received: a `.parse()` whose answer
+    does not validate. The body carries the energy: keep it for the call's failure (calls.failed),
+    and end an adopted SDK span's call now, before the SDK ends that span."""
+    call = pending.get()
+    if call is None or call.ended:
+        return
+    try:
+        response = kwargs.get("response")
+        call.headers = response.headers
+        if not response.is_stream_consumed or not response.headers.get("content-type", "").startswith(
+                "application/json"):
+            return
+        body = response.json()
+        if isinstance(body, dict):
+            call.response = body
+            if call.adopted == foreign.SDK:
+                failed(call, error)
+    except Exception:
+        logger.debug("neuralwatt: could not read a response the SDK failed on", exc_info=True)
 
 
 def _processed(client: Any, kwargs: dict, result: Any) -> Any:

@@ -91,13 +91,33 @@ def tool_definitions(tools: Any) -> list:
 
 
 def bounded(values: list) -> str | None:
-    """JSON of a list, leaving out its first entries until it fits; None when empty."""
-    while values:
-        text = json.dumps(values, default=str)
-        if len(text) <= MAX_ATTRIBUTE_CHARS:
-            return text
-        values = values[1:]
-    return None
+    """JSON of a list, leaving out its first entries until it fits; None when empty. Each entry is
+    serialised once (linear in the list, however long the history)."""
+    texts = [json.dumps(value, default=str) for value in values]
+    size = 2 + sum(len(text) + 2 for text in texts) - 2 * bool(texts)  # "[" a, b "]"
+    first = 0
+    while first < len(texts) and size > MAX_ATTRIBUTE_CHARS:
+        size -= len(texts[first]) + (2 if first < len(texts) - 1 else 0)
+        first += 1
+    return "[" + ", ".join(texts[first:]) + "]" if first < len(texts) else None
+
+
+class Text:
+    """An answer's text as it streams in: pieces, kept until MAX_TEXT_CHARS (no copy per chunk)."""
+
+    __slots__ = ("pieces", "size")
+
+    def __init__(self) -> None:
+        self.pieces: list[str] = []
+        self.size = 0
+
+    def add(self, text: str) -> None:
+        if self.size < MAX_TEXT_CHARS:
+            self.pieces.append(text)
+            self.size += len(text)
+
+    def __str__(self) -> str:
+        return "".join(self.pieces)[:MAX_TEXT_CHARS]
 
 
 def request_attributes(system: Iterable, inputs: list, tools: Any) -> dict:
@@ -113,7 +133,8 @@ def output_messages(call: Any) -> str | None:
     """The answer: per choice, its text and tool calls as parts, with its finish reason."""
     messages = []
     for index in sorted(set(call.output_text or ()) | set(call.output_tools or ())):
-        parts = text_parts(call.output_text.get(index)) if call.output_text.get(index) else []
+        text = str(call.output_text.get(index) or "")
+        parts = text_parts(text) if text else []
         parts += tool_call_parts(call.output_tools.get(index) if call.output_tools else None)
         reasons = call.finish_reasons or ()
         reason = reasons[index] if index < len(reasons) else (reasons[-1] if reasons else None)

@@ -4,13 +4,18 @@ A stream collected by the garbage collector still has a call to end, but `__del_
 any moment, on any thread, inside code that holds a lock (the SDK's own metric record, for
 one): ending the call there could wait on that lock forever. So a finalizer only puts the
 call's end on a queue (`SimpleQueue.put` is safe there: it takes no lock a caller can hold), and
-one daemon thread, started by `instrument()`, does the work.
+one daemon thread, started by `instrument()` and stopped by `uninstrument()`, does the work.
+
+A process forked after `instrument()` (gunicorn --preload, celery prefork, multiprocessing's fork)
+has no such thread: threads do not survive a fork. The child gets a worker of its own and an empty
+queue (what the parent had queued is the parent's to do), so it behaves exactly like the parent.
 """
 
 from __future__ import annotations
 
 import atexit
 import logging
+import os
 import queue
 import threading
 from collections.abc import Callable
@@ -21,12 +26,25 @@ _work: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
 _thread: threading.Thread | None = None
 
 
+_STOP = object()
+
+
 def start() -> None:
     """Start the worker (from `instrument()`, never from a finalizer)."""
     global _thread
     if _thread is None or not _thread.is_alive():
-        _thread = threading.Thread(target=_run, name="neuralwatt-finalizers", daemon=True)
+        _thread = threading.Thread(target=_run, args=(_work,), name="neuralwatt-finalizers", daemon=True)
         _thread.start()
+
+
+def stop(timeout: float = 5.0) -> None:
+    """Do what is queued, then stop the worker (from `uninstrument()`). Work queued after this
+    waits for the next `start()`."""
+    global _thread
+    thread, _thread = _thread, None
+    if thread is not None and thread.is_alive():
+        _work.put(_STOP)  # type: ignore[arg-type]
+        thread.join(timeout)
 
 
 def later(work: Callable[[], None]) -> None:
@@ -43,13 +61,26 @@ def drain(timeout: float = 5.0) -> bool:
     return done.wait(timeout)
 
 
-def _run() -> None:
+def _run(work_queue: queue.SimpleQueue) -> None:
     while True:
-        work = _work.get()
+        work = work_queue.get()
+        if work is _STOP:
+            return
         try:
             work()
         except Exception:
             logger.debug("neuralwatt: deferred work failed", exc_info=True)
+        del work  # hold nothing of the last call while waiting for the next
+
+
+def _after_fork_in_child() -> None:
+    global _work, _thread
+    running = _thread is not None
+    _work, _thread = queue.SimpleQueue(), None
+    if running:
+        start()
 
 
 atexit.register(drain, 1.0)
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=_after_fork_in_child)

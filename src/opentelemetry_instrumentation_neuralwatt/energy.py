@@ -7,6 +7,7 @@ what is left becomes span attributes and metric values that are always valid.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Mapping
@@ -14,9 +15,9 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 # Re-exported: the validation of single values lives in payload.py.
-from .payload import MAX_PAYLOAD_CHARS, AttributeValue, clean_text, load_payload, number, scalar
+from .payload import MAX_PAYLOAD_CHARS, MAX_STRING_CHARS, AttributeValue, clean_text, load_payload, number, scalar
 
-__all__ = ["MAX_PAYLOAD_CHARS", "Measurement", "clean_text", "load_payload", "measurement", "select"]
+__all__ = ["MAX_PAYLOAD_CHARS", "Measurement", "clean_text", "compact", "load_payload", "measurement", "select"]
 
 logger = logging.getLogger(__name__)
 
@@ -184,6 +185,39 @@ def measurement(energy: Any = None, cost: Any = None) -> Measurement | None:
         energy=energy,
         cost=cost,
     )
+
+
+_KNOWN = (set(_ENERGY_NUMBERS) | set(_ENERGY_BOOLEANS) | set(_ENERGY_STRINGS) | set(_COST_NUMBERS)
+          | {_MEASURED})
+
+
+def compact(text: str) -> dict | None:
+    """A payload too large to keep as text: parsed once, reduced to what a measurement can use
+    (every known field, `mcr`, and the first unknown ones up to their bounds), so that what is
+    kept stays small whatever the server sent."""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        logger.debug("neuralwatt: dropped a %d-character payload that does not parse", len(text))
+        return None
+    if not isinstance(value, dict):
+        return None
+    kept, extras = {}, 0
+    for name, field in value.items():
+        if name in _KNOWN:
+            kept[name] = _small(field)
+        elif isinstance(field, dict):
+            kept[name] = {inner: _small(v) for inner, v in list(field.items())[:MAX_MCR_FIELDS]}
+        elif extras < MAX_EXTRA_FIELDS:
+            kept[name], extras = _small(field), extras + 1
+    return kept
+
+
+def _small(value: Any) -> Any:
+    """A value as an attribute could use it: strings cut to what an attribute keeps, no containers."""
+    if isinstance(value, str):
+        return value[:MAX_STRING_CHARS]
+    return None if isinstance(value, (dict, list)) else value
 
 
 def select(energies: list, costs: list):

@@ -116,6 +116,7 @@ class NeuralwattInstrumentor(BaseInstrumentor):
 
     def _uninstrument(self, **kwargs):
         state.telemetry = None
+        deferred.stop()
         sse.options.hide_mcr_status = False
         for targets in _TARGETS.values():
             for module_name, path, hook in targets:

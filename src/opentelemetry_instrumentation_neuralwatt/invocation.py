@@ -39,12 +39,12 @@ class Invocation:
         "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "output_text", "output_tools",
         "data_energy", "data_cost", "data_mcr", "service_tier", "decoder", "headers", "reports",
         "first_chunk_at", "output_chunks", "response", "ended", "collector", "on_end", "_token", "_read_headers",
-        "genai",
+        "genai", "secret",
     )
 
     def __init__(self, telemetry: Telemetry, adapter: Any, operation: str, model: str | None,
                  host: str, port: int | None, traced: bool, request_attributes: dict | None,
-                 defer_span: bool = False, genai: Any = None):
+                 defer_span: bool = False, genai: Any = None, secret: str | None = None):
         self.telemetry = telemetry
         self.adapter = adapter
         self.operation = operation
@@ -70,6 +70,7 @@ class Invocation:
         # Whose span records this call when it is not ours: None (ours), foreign.SDK or foreign.GENAI.
         self.adopted: str | None = None
         self.genai = genai  # util-genai's data object for the call, when it records the call
+        self.secret = secret  # the client's API key: never in anything we record (see Telemetry.describe)
         self.on_end = None  # what to run once our telemetry is done (an adapter's hand-back)
         self.collector = collect.current.get()
         self._token: Token[Context] | None = None
@@ -145,5 +146,6 @@ class Invocation:
             self.telemetry.finish(self, found, error)
         except Exception:
             logger.debug("neuralwatt: ending telemetry failed", exc_info=True)
-        if self.on_end is not None:
-            self.on_end()
+        on_end, self.on_end, self.response = self.on_end, None, None  # keep no response alive
+        if on_end is not None:
+            on_end()

@@ -116,4 +116,5 @@ class RawResponseProxy(_Copyable, wrapt.ObjectProxy):
             self._self_invocation.end()
 
     def __del__(self):  # collected: end the call, but not here (see deferred.py)
-        deferred.later(self._self_release)
+        if self._self_parsed is None and not self._self_invocation.ended:
+            deferred.later(self._self_invocation.end)

@@ -15,11 +15,12 @@ we never see (other endpoints of the SDK, other libraries) would pay for it too.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from typing import Any
 
 import wrapt
 
-from .energy import Measurement, select
+from .energy import MAX_PAYLOAD_CHARS, Measurement, compact, select
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +29,9 @@ ENERGY_COMMENT = "_neuralwatt_energy"
 COST_COMMENT = "_neuralwatt_cost"
 MCR_SESSION = "_neuralwatt_mcr_session"
 MCR_STATUS = "_neuralwatt_mcr_status"
-# A stream may repeat a report; a hostile one may repeat it without end.
+# A stream may repeat a report; a hostile one may repeat it without end: the last MAX_REPORTS are
+# kept (the last valid one is the request's), the first MAX_STATUS_FRAMES status frames (events).
+# Each kept item is at most MAX_PAYLOAD_CHARS of text, or the compact form of a larger payload.
 MAX_REPORTS = 16
 MAX_STATUS_FRAMES = 64
 _COMMENTS = (("energy", ENERGY_COMMENT), ("cost", COST_COMMENT), ("mcr-session", MCR_SESSION))
@@ -69,12 +72,13 @@ def decode_hook(wrapped, decoder, args, kwargs):
     return event
 
 
-def _remember(decoder: Any, name: str, text: str, bound: int) -> None:
+def _remember(decoder: Any, name: str, item: Any) -> None:
+    """Keep a comment's payload on its decoder: the last MAX_REPORTS of them."""
     kept = getattr(decoder, name, None)
     if kept is None:
-        setattr(decoder, name, [text])
-    elif len(kept) < bound:
-        kept.append(text)
+        setattr(decoder, name, deque((item,), MAX_REPORTS))
+    else:
+        kept.append(item)
 
 
 def _remember_comment(decoder: Any, line: str) -> None:
@@ -83,7 +87,11 @@ def _remember_comment(decoder: Any, line: str) -> None:
         if body.startswith(keyword):
             payload = body[len(keyword):]
             if payload[:1] in (" ", "\t", "{"):
-                _remember(decoder, name, payload, MAX_REPORTS)
+                # A payload over the bound is parsed now, and only its known fields and a bounded
+                # number of others are kept: the same rule as for a whole body's energy object.
+                item = payload if len(payload) <= MAX_PAYLOAD_CHARS else compact(payload)
+                if item is not None:
+                    _remember(decoder, name, item)
             return
     # anything else: keep-alives (`: ping`) and comments we do not know
 
@@ -91,7 +99,12 @@ def _remember_comment(decoder: Any, line: str) -> None:
 def _status_frame(decoder: Any, event: Any) -> Any:
     """Keep an MCR status frame for the span; hide it from the user when asked to."""
     try:
-        _remember(decoder, MCR_STATUS, event.data, MAX_STATUS_FRAMES)
+        kept = getattr(decoder, MCR_STATUS, None)
+        if kept is None:
+            kept = []
+            setattr(decoder, MCR_STATUS, kept)
+        if len(kept) < MAX_STATUS_FRAMES:
+            kept.append(event.data[:MAX_PAYLOAD_CHARS])
     except Exception:
         logger.debug("neuralwatt: could not keep an MCR status frame", exc_info=True)
     return None if options.hide_mcr_status else event
@@ -108,8 +121,8 @@ def captured_all(decoder: Any, data_energy: Any = None, data_cost: Any = None,
     if data_cost is not None:
         costs.append(data_cost)
     if decoder is not None:
-        energies += getattr(decoder, ENERGY_COMMENT, None) or ()
-        costs += getattr(decoder, COST_COMMENT, None) or ()
+        energies.extend(getattr(decoder, ENERGY_COMMENT, None) or ())
+        costs.extend(getattr(decoder, COST_COMMENT, None) or ())
         # llm-neuralwatt's decoder subclass consumes `: energy` itself and keeps it as `energy_data`.
         legacy = getattr(decoder, "energy_data", None)
         if legacy is not None:

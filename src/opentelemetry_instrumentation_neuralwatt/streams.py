@@ -172,7 +172,8 @@ class StreamProxy(_Copyable, wrapt.ObjectProxy):
             finish_stream(self._self_invocation)
 
     def __del__(self):  # collected: end the call, but not here (see deferred.py)
-        deferred.later(self._self_invocation.finish)
+        if not self._self_invocation.ended:
+            deferred.later(self._self_invocation.finish)
 
 
 class AsyncStreamProxy(_Copyable, wrapt.ObjectProxy):
@@ -233,4 +234,5 @@ class AsyncStreamProxy(_Copyable, wrapt.ObjectProxy):
         return await self.__wrapped__.aclose()
 
     def __del__(self):  # collected: end the call, but not here (see deferred.py)
-        deferred.later(self._self_invocation.finish)
+        if not self._self_invocation.ended:
+            deferred.later(self._self_invocation.finish)

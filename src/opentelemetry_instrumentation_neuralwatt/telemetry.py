@@ -111,7 +111,7 @@ class Telemetry:
                 attributes[TIME_TO_FIRST_CHUNK] = first_chunk
             if error is not None and not call.adopted:  # the owner records errors on its own span
                 attributes[error_attributes.ERROR_TYPE] = type(error).__qualname__
-                span.set_status(Status(StatusCode.ERROR, scrub(str(error))[:512]))
+                span.set_status(Status(StatusCode.ERROR, self.describe(error, call.secret)))
             if call.adopted == foreign.GENAI:
                 self._enrich_genai(call, span, attributes)
             else:
@@ -119,6 +119,22 @@ class Telemetry:
                 span.set_attributes(attributes)
         if not call.adopted:
             span.end()
+
+    def describe(self, error: BaseException, secret: str | None) -> str:
+        """An error span's status description, bounded. Without content capture: the exception's
+        class, HTTP status and error code only, since a server's message may echo the request (the
+        user's prompt) or the key. With it: the message too. The client's key never, whatever its
+        shape, nor anything shaped like a key or bearer token."""
+        text = type(error).__qualname__
+        status = getattr(error, "status_code", None)
+        if type(status) is int:
+            text += f": HTTP {status}"
+        code = getattr(error, "code", None)
+        if isinstance(code, str) and _CODE.fullmatch(code):
+            text += f" ({code})"
+        if self.capture_content:
+            text += f": {error}"
+        return scrub(text, secret)[:MAX_DESCRIPTION]
 
     @staticmethod
     def _enrich_genai(call, span, attributes: dict) -> None:
@@ -170,7 +186,13 @@ _SECRET = re.compile(
 )
 
 
-def scrub(text: str) -> str:
+_CODE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+MAX_DESCRIPTION = 512
+
+
+def scrub(text: str, secret: str | None = None) -> str:
+    if secret:
+        text = text.replace(secret, "[redacted]")
     return _SECRET.sub("[redacted]", text)
 
 

@@ -30,15 +30,22 @@ class AnthropicMessages(Adapter):
     paths = (("/messages", "chat"),)
 
     def targets(self):
-        messages, client = "anthropic.resources.messages.messages", "anthropic._base_client"
-        return [
-            (messages, "Messages.create", sync_wrapper(self, "chat")),
-            (messages, "AsyncMessages.create", async_wrapper(self, "chat")),
-            # `messages.stream()` posts through its own request function, not `create`.
-            (messages, "Messages.stream", self._stream_helper),
-            (messages, "AsyncMessages.stream", self._async_stream_helper),
-            # Where the SDK's own span is current: adopt it (`client_hooks.process_response_hook` then
-            # reads whole responses before the SDK ends it).
+        client = "anthropic._base_client"
+        targets = []
+        # `client.beta.messages` has the same methods (pydantic-ai, the SDK's tool runner and its
+        # middleware go through it); `messages.stream()` posts through its own request function.
+        for messages in ("anthropic.resources.messages.messages", "anthropic.resources.beta.messages.messages"):
+            targets += [
+                (messages, "Messages.create", sync_wrapper(self, "chat")),
+                (messages, "AsyncMessages.create", async_wrapper(self, "chat")),
+                (messages, "Messages.parse", sync_wrapper(self, "chat")),
+                (messages, "AsyncMessages.parse", async_wrapper(self, "chat")),
+                (messages, "Messages.stream", self._stream_helper),
+                (messages, "AsyncMessages.stream", self._async_stream_helper),
+            ]
+        # Where the SDK's own span is current: adopt it (`client_hooks.process_response_hook` then
+        # reads whole responses before the SDK ends it).
+        return targets + [
             (client, "SyncAPIClient._request", _adopt_sdk_span),
             (client, "AsyncAPIClient._request", _async_adopt_sdk_span),
         ]
@@ -91,22 +98,28 @@ class AnthropicMessages(Adapter):
 
     def _stream_helper(self, wrapped, instance, args, kwargs):
         manager = wrapped(*args, **kwargs)
-        request = getattr(manager, "_MessageStreamManager__api_request", None)
+        name = _request_attribute(manager)
+        request = getattr(manager, name, None)
         if request is not None and calls.state.telemetry is not None:
-            manager._MessageStreamManager__api_request = lambda: calls.run(
-                self, "chat", lambda *_, **__: request(), instance, (), {**kwargs, "stream": True})
+            setattr(manager, name, lambda: calls.run(
+                self, "chat", lambda *_, **__: request(), instance, (), {**kwargs, "stream": True}))
         return manager
 
     def _async_stream_helper(self, wrapped, instance, args, kwargs):
         manager = wrapped(*args, **kwargs)
-        request = getattr(manager, "_AsyncMessageStreamManager__api_request", None)
+        name = _request_attribute(manager)
+        request = getattr(manager, name, None)
         if request is not None and calls.state.telemetry is not None:
             async def made(*_, **__):  # the request was made up by stream(): no arguments
                 return await request
 
-            manager._AsyncMessageStreamManager__api_request = calls.arun(
-                self, "chat", made, instance, (), {**kwargs, "stream": True})
+            setattr(manager, name, calls.arun(self, "chat", made, instance, (), {**kwargs, "stream": True}))
         return manager
+
+
+def _request_attribute(manager: Any) -> str:
+    """The stream manager's private request (`MessageStreamManager`, `BetaAsyncMessageStreamManager`...)."""
+    return f"_{type(manager).__name__.lstrip('_')}__api_request"
 
 
 def _observe_message(call: Any, message: Any) -> None:

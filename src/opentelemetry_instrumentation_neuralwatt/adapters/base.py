@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GenAI
 from opentelemetry.semconv.attributes import server_attributes
 
+from .. import content
 from ..telemetry import API_ATTRIBUTE, PROVIDER
 
 # Request parameters recorded on the span when the caller passed them (any API's name for them).
@@ -134,7 +135,13 @@ def add_finish_reason(call: Any, reason: Any) -> None:
 
 
 def keep_text(call: Any, index: Any, text: Any) -> None:
-    """Output text for content capture (only when `call.output_text` is a dict)."""
+    """Output text for content capture (only when `call.output_text` is a dict): pieces kept per
+    choice until the text bound is reached, at most MAX_LIST choices (linear in the stream)."""
     if isinstance(text, str):
         index = index if isinstance(index, int) else 0
-        call.output_text[index] = call.output_text.get(index, "") + text
+        kept = call.output_text.get(index)
+        if kept is None:
+            if len(call.output_text) >= MAX_LIST:
+                return
+            kept = call.output_text[index] = content.Text()
+        kept.add(text)

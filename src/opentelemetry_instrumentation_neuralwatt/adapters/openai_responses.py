@@ -32,6 +32,9 @@ class OpenAIResponses(Adapter):
         return [
             (module, "Responses.create", sync_wrapper(self, "chat")),
             (module, "AsyncResponses.create", async_wrapper(self, "chat")),
+            # `parse` posts itself (it does not call `create`).
+            (module, "Responses.parse", sync_wrapper(self, "chat")),
+            (module, "AsyncResponses.parse", async_wrapper(self, "chat")),
             ("openai.lib.streaming.responses._responses", "ResponseStream.close", helper_closed),
             ("openai.lib.streaming.responses._responses", "AsyncResponseStream.close", async_helper_closed),
         ]

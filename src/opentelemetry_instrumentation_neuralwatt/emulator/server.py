@@ -98,6 +98,11 @@ class Handler(StreamWriter, BaseHTTPRequestHandler):
     def _http_fault(self, exchange: Exchange) -> bool:
         faults = exchange.faults
         first_try = self.server.emulator._first_time(exchange.request) if "http-500-once" in faults else True
+        if "http-400-echo" in faults:  # as some servers do: the error message echoes the request
+            exchange.status = 400
+            self._send_json(400, {"error": {"message": f"Invalid request: {json.dumps(exchange.request)[:2000]}",
+                                            "type": "invalid_request_error", "code": "invalid_value"}})
+            return True
         for name, status, kind in (("http-401", 401, "authentication_error"), ("http-429", 429, "rate_limit"),
                                    ("http-500", 500, "server_error")):
             if name in faults or (name == "http-500" and "http-500-once" in faults and first_try):
