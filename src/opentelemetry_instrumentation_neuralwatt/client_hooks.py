@@ -95,8 +95,10 @@ def _not_processed(kwargs: dict, error: BaseException) -> None:
     call = pending.get()
     if call is None or call.ended:
         return
+    response = kwargs.get("response")
+    if response is None:
+        return
     try:
-        response = kwargs.get("response")
         call.headers = response.headers
         if not response.is_stream_consumed or not response.headers.get("content-type", "").startswith(
                 "application/json"):
