@@ -54,3 +54,13 @@ def test_the_switch_swaps_exactly_what_instrument_patched():
         assert switch.uninstrument_restores_sdk()
     assert Completions.__dict__["create"] is pristine
 
+
+
+def test_the_scaling_benchmark_measures_every_case_at_n_and_4n():
+    result = subprocess.run([sys.executable, "scaling.py", "--quick"], capture_output=True, text=True,
+                            cwd=BENCHMARKS, timeout=300, check=True)
+    rows = json.loads(result.stdout.strip().splitlines()[-1])
+    assert [row["case"] for row in rows] == ["history", "stream_text", "choice_indexes", "long_line"]
+    for row in rows:
+        assert row["4n"]["n"] == 4 * row["n"]["n"]
+        assert all(row[size][column] >= 0 for size in ("n", "4n") for column in ("bare_s", "ours_s"))

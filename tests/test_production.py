@@ -175,3 +175,29 @@ def test_with_content_captured_the_status_has_the_message_bounded_and_scrubbed(c
     assert description.startswith("BadRequestError: HTTP 400 (invalid_value): Error code: 400")
     assert key not in description and "[redacted]" in description
     assert len(description) == 512
+
+
+def test_status_frames_keep_at_most_the_payload_bound_each():
+    """64 one-megabyte `event: mcr-status` frames through the SDK's own decoder, hooked as a
+    stream's is: the frames reach the SDK as they are; what we keep is 64 x the bound, not 64 MB."""
+    from openai._streaming import SSEDecoder
+
+    from opentelemetry_instrumentation_neuralwatt import sse
+
+    decoder = SSEDecoder()
+    sse.hook_decoder(decoder)
+    frame = json.dumps({"phase": "compacting", "detail": "x" * 1_000_000})
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(64):
+            decoder.decode("event: mcr-status")
+            event = decoder.decode(f"data: {frame}")
+            event = decoder.decode("") if event is None else event
+            assert event.event == "mcr-status" and len(event.data) == len(frame)  # the SDK's, whole
+            del event
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(getattr(decoder, sse.MCR_STATUS)) == 64
+    assert kept < 64 * MAX_PAYLOAD_CHARS * 1.2, kept
