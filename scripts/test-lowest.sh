@@ -3,7 +3,7 @@
 # dependencies, of the SDKs it instruments (instruments-any) and of the OpenTelemetry SDK is
 # installed exactly (">=" read as "=="), in a virtual environment of its own. Test tools are left
 # at what resolves beside them. openai 1.40 needs httpx < 0.28 (its own, unstated, limit).
-# Left out: the llm plugin's tests (llm 0.36 needs openai 3) and the one beside the official
+# Left out: the llm plugin's tests (llm 0.36 needs openai 3) and those beside the official
 # official GenAI instrumentations (they need opentelemetry-api 1.43, above our floor).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +12,7 @@ import tomllib
 project = tomllib.load(open("pyproject.toml", "rb"))["project"]
 extras = project["optional-dependencies"]
 floors = project["dependencies"] + extras["instruments-any"] + [r for r in extras["test"] if r.startswith("opentelemetry-sdk")]
-tools = [r for r in extras["test"] if "instrumentation-genai-" not in r and r not in floors]
+tools = [r for r in extras["test"] if not r.startswith(("opentelemetry-instrumentation-genai-", "opentelemetry-instrumentation-openai")) and r not in floors]
 print(" ".join([r.replace(" ", "").replace(">=", "==") for r in floors] + [r.replace(" ", "") for r in tools]))
 PY
 )

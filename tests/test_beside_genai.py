@@ -12,7 +12,7 @@ from pathlib import Path
 import anthropic
 import openai
 import pytest
-from conftest import MESSAGES, MODEL, Telemetry, energy_attributes, neuralwatt_attributes
+from conftest import MESSAGES, MODEL, Telemetry, energy_attributes, helpers, neuralwatt_attributes
 
 # The [test] extra installs both (the lowest-versions run leaves this file out: they need newer floors).
 from opentelemetry.instrumentation.genai import anthropic as genai_anthropic
@@ -83,7 +83,7 @@ def chat_every_way(client):
 def test_openai_chat_whole_and_streamed(both, emulator):
     with openai.OpenAI(base_url=emulator.base_url, api_key="sk-test", max_retries=0) as client:
         ids = chat_every_way(client)
-        with client.chat.completions.stream(model=MODEL, messages=MESSAGES) as helper:
+        with helpers(client).stream(model=MODEL, messages=MESSAGES) as helper:
             helper.get_final_completion()
     assert ids[0] == emulator.exchanges[1].response_id
     assert_one_span_per_call(both, emulator)
@@ -97,6 +97,11 @@ async def test_openai_chat_async(both, emulator):
     assert_one_span_per_call(both, emulator)
 
 
+needs_responses = pytest.mark.skipif(not hasattr(openai.OpenAI, "responses"),
+                                     reason="this openai release predates the Responses API")
+
+
+@needs_responses
 def test_openai_responses(both, emulator, with_energy):
     with openai.OpenAI(base_url=emulator.base_url, api_key="sk-test", max_retries=0) as client:
         client.responses.create(model=MODEL, input="How much energy?")
@@ -106,6 +111,7 @@ def test_openai_responses(both, emulator, with_energy):
     assert_one_span_per_call(both, emulator, api="responses")
 
 
+@needs_responses
 async def test_openai_responses_async(both, emulator, with_energy):
     async with openai.AsyncOpenAI(base_url=emulator.base_url, api_key="sk-test", max_retries=0) as client:
         await client.responses.create(model=MODEL, input="How much energy?")
