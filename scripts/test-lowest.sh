@@ -3,8 +3,8 @@
 # dependencies, of the SDKs it instruments (instruments-any) and of the OpenTelemetry SDK is
 # installed exactly (">=" read as "=="), in a virtual environment of its own. Test tools are left
 # at what resolves beside them. openai 1.40 needs httpx < 0.28 (its own, unstated, limit).
-# Left out: the llm plugin's tests (llm 0.36 needs openai 3) and those beside the official
-# official GenAI instrumentations (they need opentelemetry-api 1.43, above our floor).
+# Left out: the llm plugin's tests (llm 0.36 needs openai 3) and those beside the official GenAI
+# instrumentations and OpenLLMetry (they need opentelemetry-api 1.43, above our floor).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 floors=$(python3 - <<'PY'
