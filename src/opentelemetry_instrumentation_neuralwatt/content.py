@@ -94,10 +94,10 @@ def bounded(values: list) -> str | None:
     """JSON of a list, leaving out its first entries until it fits; None when empty. Each entry is
     serialised once (linear in the list, however long the history)."""
     texts = [json.dumps(value, default=str) for value in values]
-    size = 2 + sum(len(text) + 2 for text in texts) - 2 * bool(texts)  # "[" a, b "]"
+    size = sum(len(text) for text in texts) + 2 * len(texts)  # each entry and its ", ", or the brackets
     first = 0
     while first < len(texts) and size > MAX_ATTRIBUTE_CHARS:
-        size -= len(texts[first]) + (2 if first < len(texts) - 1 else 0)
+        size -= len(texts[first]) + 2
         first += 1
     return "[" + ", ".join(texts[first:]) + "]" if first < len(texts) else None
 

@@ -129,7 +129,11 @@ def _keep_output(call: Any, choice: Any) -> None:
 
 def _keep_tool_calls(call: Any, index: int, tool_calls: Any) -> None:
     """A whole message's tool calls, or a stream's pieces of them (joined by their index)."""
-    kept = call.output_tools.setdefault(index, [])
+    kept = call.output_tools.get(index)
+    if kept is None:
+        if len(call.output_tools) >= MAX_LIST:  # a hostile answer's thousands of choices
+            return
+        kept = call.output_tools[index] = []
     for position, piece in enumerate(tool_calls):
         slot = get(piece, "index")
         slot = slot if isinstance(slot, int) else position
