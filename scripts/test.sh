@@ -14,5 +14,5 @@ else
 fi
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[test,llm-test]"
+.venv/bin/python -m pip install --quiet -e ".[test,llm-test,frameworks-test]"
 exec .venv/bin/python -m pytest -rs "$@"   # -rs: a skipped test says why

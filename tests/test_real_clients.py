@@ -2,11 +2,24 @@
 structured-output `.parse()` calls whose answer does not validate. Each gives one span per call with
 the exact joules the server sent, and the user's result or exception is unchanged."""
 
+import asyncio
+import copy
+
 import anthropic
 import openai
 import pydantic
 import pytest
-from conftest import MESSAGES, MODEL, energy_attributes, helpers, neuralwatt_attributes
+from conftest import (
+    CONNECTION_ERRORS,
+    MESSAGES,
+    MODEL,
+    TIMEOUT_ERRORS,
+    collect_garbage,
+    energy_attributes,
+    faults,
+    helpers,
+    neuralwatt_attributes,
+)
 from opentelemetry.trace import StatusCode
 
 ANTHROPIC_MODEL = "moonshotai/Kimi-K2.6"
@@ -107,3 +120,140 @@ def test_anthropic_parse_that_fails_validation_keeps_its_energy(telemetry, emula
         with pytest.raises(pydantic.ValidationError):
             client.messages.parse(model=ANTHROPIC_MODEL, max_tokens=64, messages=MESSAGES, output_format=Verdict)
     assert_one_span_with_the_energy(telemetry, emulator, tracing, error=pydantic.ValidationError)
+
+
+# -- a stream that fails after its `: energy` line arrived keeps the joules --
+
+def assert_failed_with_the_energy(telemetry, emulator, raised, tracing=None):
+    (span,) = telemetry.spans()
+    (exchange,) = emulator.exchanges
+    assert neuralwatt_attributes(span) == energy_attributes(exchange.energy, exchange.cost)
+    assert span.status.status_code is StatusCode.ERROR
+    if not tracing:  # the SDK records its own span's error
+        assert span.attributes["error.type"] == raised.type.__qualname__
+    assert telemetry.total("neuralwatt.energy") == exchange.energy["energy_joules"]
+
+
+@pytest.mark.parametrize("fault", ["disconnect-after-energy", "stall-after-energy"])
+def test_an_openai_stream_failing_after_its_energy_keeps_it(telemetry, emulator, fault):
+    with openai.OpenAI(base_url=emulator.base_url, api_key="sk-test", max_retries=0, timeout=0.5) as client:
+        stream = client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True,
+                                                extra_headers=faults(fault))
+        with pytest.raises(CONNECTION_ERRORS + TIMEOUT_ERRORS) as raised:
+            for _ in stream:
+                pass
+    assert_failed_with_the_energy(telemetry, emulator, raised)
+
+
+async def test_an_async_openai_stream_failing_after_its_energy_keeps_it(telemetry, aclient, emulator):
+    stream = await aclient.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True,
+                                                   extra_headers=faults("disconnect-after-energy"))
+    with pytest.raises(CONNECTION_ERRORS) as raised:
+        async for _ in stream:
+            pass
+    assert_failed_with_the_energy(telemetry, emulator, raised)
+
+
+async def test_an_async_stream_cancelled_after_its_energy_keeps_it(telemetry, aclient, emulator):
+    stream = await aclient.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True,
+                                                   extra_headers=faults("stall-after-energy"))
+
+    async def read():
+        async for _ in stream:
+            pass
+
+    task = asyncio.ensure_future(read())
+    await asyncio.sleep(0.5)  # the answer and its energy are in; the server stalls
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError) as raised:
+        await task
+    assert_failed_with_the_energy(telemetry, emulator, raised)
+
+
+def test_an_anthropic_stream_failing_after_its_energy_keeps_it(telemetry, emulator, tracing):
+    with anthropic_client(emulator, tracing) as client:
+        stream = client.messages.create(model=ANTHROPIC_MODEL, max_tokens=64, messages=MESSAGES, stream=True,
+                                        extra_headers=faults("disconnect-after-energy"))
+        with pytest.raises((anthropic.APIConnectionError, *CONNECTION_ERRORS)) as raised:
+            for _ in stream:
+                pass
+    assert_failed_with_the_energy(telemetry, emulator, raised, tracing)
+
+
+# -- copies --
+
+def test_a_dropped_copy_of_a_stream_does_not_end_the_call_of_the_original(telemetry, client, emulator):
+    stream = client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True,
+                                            stream_options={"include_usage": True})
+    duplicate = copy.copy(stream)
+    del duplicate
+    collect_garbage()
+    assert telemetry.spans() == []  # the original can still be read: its call is open
+
+    chunks = list(stream)
+    assert chunks[0].id == emulator.exchanges[0].response_id
+    assert_one_span_with_the_energy(telemetry, emulator)
+
+
+def test_dropping_the_original_and_its_copy_ends_the_call_once(telemetry, client, emulator):
+    stream = client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
+    duplicate = copy.copy(stream)
+    del stream
+    collect_garbage()
+    assert telemetry.spans() == []
+    del duplicate
+    collect_garbage()
+    (span,) = telemetry.spans()  # ended once, without energy: nobody read to the `: energy` line
+    assert "neuralwatt.energy.joules" not in span.attributes
+
+
+# -- a whole (not streamed) response read through `with_streaming_response`, every way --
+
+READS = {
+    "read": lambda r: r.read(), "text": lambda r: r.text(), "json": lambda r: r.json(), "parse": lambda r: r.parse(),
+    "iter_bytes": lambda r: list(r.iter_bytes()), "iter_text": lambda r: list(r.iter_text()),
+    "iter_lines": lambda r: list(r.iter_lines()),
+}
+
+
+@pytest.mark.parametrize("read", list(READS))
+def test_a_whole_streaming_response_keeps_its_energy_however_it_is_read(telemetry, client, emulator, read):
+    with client.chat.completions.with_streaming_response.create(model=MODEL, messages=MESSAGES) as response:
+        READS[read](response)
+    assert_one_span_with_the_energy(telemetry, emulator)
+
+
+async def test_an_async_whole_streaming_response_read_by_lines_keeps_its_energy(telemetry, aclient, emulator):
+    async with aclient.chat.completions.with_streaming_response.create(model=MODEL, messages=MESSAGES) as response:
+        lines = [line async for line in response.iter_lines()]
+    assert lines
+    assert_one_span_with_the_energy(telemetry, emulator)
+
+
+@pytest.mark.skipif(not hasattr(openai.OpenAI, "responses"), reason="this openai release predates the Responses API")
+def test_a_whole_responses_streaming_response_read_by_lines_keeps_its_energy(telemetry, client, emulator):
+    emulator.responses_energy = True
+    with client.responses.with_streaming_response.create(model=MODEL, input="How much energy?") as response:
+        list(response.iter_lines())
+    assert_one_span_with_the_energy(telemetry, emulator)
+
+
+def test_a_whole_anthropic_streaming_response_read_by_lines_keeps_its_energy(telemetry, emulator):
+    with anthropic_client(emulator, False) as client:
+        with client.messages.with_streaming_response.create(model=ANTHROPIC_MODEL, max_tokens=64,
+                                                            messages=MESSAGES) as response:
+            list(response.iter_lines())
+    assert_one_span_with_the_energy(telemetry, emulator, tracing=False)
+
+
+@pytest.mark.parametrize(("stream", "read"), [(False, "iter_lines"), (False, "json"), (False, "parse"),
+                                              (True, "iter_lines"), (True, "parse")])
+def test_an_anthropic_streaming_response_with_sdk_tracing_puts_the_energy_on_its_span(telemetry, emulator, stream,
+                                                                                      read):
+    with anthropic_client(emulator, {"tracer_provider": telemetry.tracer_provider}) as client:
+        with client.messages.with_streaming_response.create(model=ANTHROPIC_MODEL, max_tokens=64, messages=MESSAGES,
+                                                            stream=stream) as response:
+            result = READS[read](response)
+            if read == "parse" and stream:
+                list(result)
+    assert_one_span_with_the_energy(telemetry, emulator, tracing=True)

@@ -134,7 +134,7 @@ def test_exhausted_then_closed_is_still_one_span(telemetry, client):
     assert len(telemetry.spans()) == 1
 
 
-def test_server_disconnect_mid_stream_is_an_error(telemetry, client):
+def test_server_disconnect_mid_stream_is_an_error(telemetry, client, emulator):
     response = stream(client, extra_headers=faults("disconnect"))
 
     with pytest.raises(CONNECTION_ERRORS) as raised:
@@ -143,7 +143,9 @@ def test_server_disconnect_mid_stream_is_an_error(telemetry, client):
     span = telemetry.span()
     assert span.status.status_code is StatusCode.ERROR
     assert span.attributes["error.type"] == type(raised.value).__qualname__
-    assert neuralwatt_attributes(span) == {}
+    # No energy came before the failure; the cost the response headers reported is kept.
+    assert neuralwatt_attributes(span) == header_cost_attributes(emulator.exchanges[-1])
+    assert telemetry.points("neuralwatt.energy") == {}
 
 
 def test_error_event_mid_stream_is_an_error(telemetry, client):

@@ -40,7 +40,10 @@ class BodyScan:
     def feed(self, piece: Any, kind: str) -> None:
         try:
             if kind == "lines":
-                self._line(piece)
+                if self.decoder is None:  # a JSON body read line by line: its lines, joined
+                    self._text(piece + "\n")
+                else:
+                    self._line(piece)
             else:
                 self._text(self.bytes.decode(piece) if kind == "bytes" else piece)
         except Exception:

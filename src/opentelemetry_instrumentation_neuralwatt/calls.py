@@ -117,6 +117,8 @@ def take(call: Invocation, result: Any) -> Any:
             return AsyncStreamProxy(result, call)
         if isinstance(result, sdk.raw):
             if read_later(result):
+                if call.adopted == foreign.SDK:  # its span must wait for the body the user reads
+                    call.adapter.end_before_sdk(call, result)
                 return RawResponseProxy(result, call)
             # `with_raw_response` without a stream: the body is already read, so the energy is
             # known now, whether or not the user ever calls `.parse()`.

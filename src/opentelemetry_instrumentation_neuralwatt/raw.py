@@ -28,6 +28,7 @@ class RawResponseProxy(_Copyable, wrapt.ObjectProxy):
     def __init__(self, raw, invocation: Invocation):
         super().__init__(raw)
         self._self_invocation = invocation
+        self._self_handles = [1]
         self._self_parsed: tuple[Any, Any] | None = None  # (what the SDK parsed, what we handed out)
 
     def parse(self, *args, **kwargs):
@@ -116,5 +117,5 @@ class RawResponseProxy(_Copyable, wrapt.ObjectProxy):
             self._self_invocation.end()
 
     def __del__(self):  # collected: end the call, but not here (see deferred.py)
-        if self._self_parsed is None and not self._self_invocation.ended:
+        if self._self_last_handle() and self._self_parsed is None and not self._self_invocation.ended:
             deferred.later(self._self_invocation.end)

@@ -53,7 +53,7 @@ def _rest(call: Invocation, stream: Any) -> list:
             _observe(call, chunk)
             rest.append(chunk)
     except BaseException as error:
-        call.end(error=error)
+        call.finish(error)
         raise
     finish_stream(call)
     return rest
@@ -66,7 +66,7 @@ async def _arest(call: Invocation, stream: Any) -> list:
             _observe(call, chunk)
             rest.append(chunk)
     except BaseException as error:
-        call.end(error=error)
+        call.finish(error)
         raise
     finish_stream(call)
     return rest
@@ -74,15 +74,27 @@ async def _arest(call: Invocation, stream: Any) -> list:
 
 class _Copyable:
     """`copy.copy` gives another proxy of a copy (ending the same call, once); deep copies and
-    pickling work, or fail, exactly as the SDK's own object does (wrapt's proxy refuses them)."""
+    pickling work, or fail, exactly as the SDK's own object does (wrapt's proxy refuses them).
+    The proxies of one call count their handles: collecting one of them ends the call only when it
+    was the last, so a copy dropped early never ends a call the original can still read."""
 
     if TYPE_CHECKING:  # given by the proxy classes this is mixed into (no class annotations at
         __wrapped__: Any  # run time: wrapt forwards `__annotations__` to the wrapped object)
         _self_invocation: Any
+        _self_handles: list
 
     def __copy__(self):
         proxy: Any = type(self)
-        return proxy(copy.copy(self.__wrapped__), self._self_invocation)
+        made = proxy(copy.copy(self.__wrapped__), self._self_invocation)
+        made._self_handles = self._self_handles
+        self._self_handles[0] += 1
+        return made
+
+    def _self_last_handle(self) -> bool:
+        """Called from `__del__`: whether no other proxy of this call is left."""
+        handles = self._self_handles
+        handles[0] -= 1
+        return handles[0] <= 0
 
     def __deepcopy__(self, memo):
         return copy.deepcopy(self.__wrapped__, memo)
@@ -120,6 +132,7 @@ class StreamProxy(_Copyable, wrapt.ObjectProxy):
     def __init__(self, stream, invocation: Invocation):
         super().__init__(stream)
         self._self_invocation = invocation
+        self._self_handles = [1]
 
     def __iter__(self):
         # A generator over the SDK's own iteration: the cheapest per-chunk path. Its
@@ -139,7 +152,7 @@ class StreamProxy(_Copyable, wrapt.ObjectProxy):
         except GeneratorExit:
             raise
         except BaseException as error:
-            invocation.end(error=error)
+            invocation.finish(error)
             raise
         finish_stream(invocation)
 
@@ -150,7 +163,7 @@ class StreamProxy(_Copyable, wrapt.ObjectProxy):
             finish_stream(self._self_invocation)
             raise
         except BaseException as error:
-            self._self_invocation.end(error=error)
+            self._self_invocation.finish(error)
             raise
         _observe(self._self_invocation, chunk)
         return chunk
@@ -172,7 +185,7 @@ class StreamProxy(_Copyable, wrapt.ObjectProxy):
             finish_stream(self._self_invocation)
 
     def __del__(self):  # collected: end the call, but not here (see deferred.py)
-        if not self._self_invocation.ended:
+        if self._self_last_handle() and not self._self_invocation.ended:
             deferred.later(self._self_invocation.finish)
 
 
@@ -182,6 +195,7 @@ class AsyncStreamProxy(_Copyable, wrapt.ObjectProxy):
     def __init__(self, stream, invocation: Invocation):
         super().__init__(stream)
         self._self_invocation = invocation
+        self._self_handles = [1]
 
     async def __aiter__(self):
         invocation, stream = self._self_invocation, self.__wrapped__
@@ -197,7 +211,7 @@ class AsyncStreamProxy(_Copyable, wrapt.ObjectProxy):
         except GeneratorExit:
             raise
         except BaseException as error:
-            invocation.end(error=error)
+            invocation.finish(error)
             raise
         finish_stream(invocation)
 
@@ -208,7 +222,7 @@ class AsyncStreamProxy(_Copyable, wrapt.ObjectProxy):
             finish_stream(self._self_invocation)
             raise
         except BaseException as error:
-            self._self_invocation.end(error=error)
+            self._self_invocation.finish(error)
             raise
         _observe(self._self_invocation, chunk)
         return chunk
@@ -234,5 +248,5 @@ class AsyncStreamProxy(_Copyable, wrapt.ObjectProxy):
         return await self.__wrapped__.aclose()
 
     def __del__(self):  # collected: end the call, but not here (see deferred.py)
-        if not self._self_invocation.ended:
+        if self._self_last_handle() and not self._self_invocation.ended:
             deferred.later(self._self_invocation.finish)

@@ -89,9 +89,11 @@ class AnthropicMessages(Adapter):
         keep_energy(call, item)
 
     def end_before_sdk(self, call: Any, stream: Any) -> None:
-        """The SDK ends its span when the stream's body ends (`stream_observer.end`), after the
-        trailing `: energy` comment went through the decoder: end ours just before that."""
-        body = getattr(getattr(stream, "response", None), "stream", None)
+        """The SDK ends its span when the body of a stream (or of a raw or streaming response)
+        ends (`stream_observer.end`), after the trailing `: energy` comment went through the
+        decoder, or before the user read the body: end ours just before that."""
+        response = getattr(stream, "response", None) or getattr(stream, "http_response", None)
+        body = getattr(response, "stream", None)
         observer = getattr(body, "stream_observer", None)
         if body is not None and observer is not None and not isinstance(observer, _EndOursFirst):
             body.stream_observer = _EndOursFirst(observer, call)
@@ -161,6 +163,12 @@ class _EndOursFirst:
 
     def end(self, how: Any, error: Any = None) -> None:
         call = self._call
+        if error is not None and not call.ended and not self._held:
+            # The body failed: the bytes it had received are read on the way up (sse.py), after
+            # this. Hold the SDK's end until our stream proxy has the error and ends the call.
+            self._held = True
+            call.on_end = lambda: self.inner.end(how, error)
+            return
         if error is None and not call.ended and (how == "read") != self._held:
             # The body reports "read" as soon as its last bytes arrive (and "closed" right after),
             # before the decoder has read the lines after the last blank line: a trailing
@@ -171,8 +179,8 @@ class _EndOursFirst:
                 call.on_end = lambda: self.inner.end(how, None)
             return
         try:
-            if error is not None:
-                call.end(error=error)
+            if error is not None:  # what the stream carried before it failed is kept
+                call.finish(error)
             else:
                 finish_stream(call)
         except Exception:

@@ -73,6 +73,14 @@ class StreamWriter(_Handler):
                 self._write_energy(exchange, newline)
             if exchange.cost is not None:
                 self._write(b": cost " + json.dumps(exchange.cost).encode() + newline)
+        # The connection fails after the energy arrived: dropped, or stalled past a read timeout.
+        if "disconnect-after-energy" in faults:
+            self._drop_connection()
+            return
+        if "stall-after-energy" in faults:
+            time.sleep(2.0)
+            self._drop_connection()
+            return
         if answer.done:
             self._write(b"data: [DONE]" + newline + newline)
         self._end_stream()
