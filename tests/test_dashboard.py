@@ -18,6 +18,7 @@ import anthropic
 import pytest
 import yaml
 from conftest import MESSAGES, free_port
+from opentelemetry import baggage, context
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.instrumentation.genai.openai import OpenAIInstrumentor
 from opentelemetry.sdk.metrics import MeterProvider
@@ -28,7 +29,8 @@ from opentelemetry_instrumentation_neuralwatt import NeuralwattInstrumentor
 STACK = Path(__file__).parent.parent / "examples" / "observability"
 DASHBOARD = STACK / "grafana" / "dashboards" / "neuralwatt-energy.json"
 # What Grafana would put in for the dashboard's variables.
-VARIABLES = {"$__rate_interval": "1m", "$model": ".*", "$api": ".+", "$grid_intensity": "400"}
+VARIABLES = {"$__rate_interval": "1m", "$model": ".*", "$api": ".+", "$grid_intensity": "400",
+             "$tenant_key": "tenant_id"}
 MODELS = ["openai/gpt-oss-20b", "moonshotai/Kimi-K2.6"]
 
 
@@ -114,7 +116,7 @@ def instrumented_app(emulator):
     reader = PrometheusMetricReader()
     provider = MeterProvider(metric_readers=[reader])
     server, thread = start_http_server(0, addr="127.0.0.1")
-    instrumentor.instrument(meter_provider=provider, hosts=[f"127.0.0.1:{emulator.port}"])
+    instrumentor.instrument(meter_provider=provider, hosts=[f"127.0.0.1:{emulator.port}"], baggage_keys=["tenant.id"])
     # A second GenAI instrumentation beside ours, as users run them: its gen_ai_client_* series
     # (provider "openai") must not change our panels.
     official = OpenAIInstrumentor()
@@ -127,10 +129,20 @@ def instrumented_app(emulator):
 
 
 def workload(client, emulator):
-    """Per model: three chat calls, one Responses call, one Anthropic Messages stream (5 x 2 = 10)."""
+    """Per model: three chat calls, one Responses call, one Anthropic Messages stream (5 x 2 = 10);
+    the first model's calls on behalf of the tenant "acme" (W3C baggage)."""
     emulator.responses_energy = True
+    token = context.attach(baggage.set_baggage("tenant.id", "acme"))
+    try:
+        calls(client, emulator, MODELS[:1])
+    finally:
+        context.detach(token)
+    calls(client, emulator, MODELS[1:])
+
+
+def calls(client, emulator, models):
     messages = anthropic.Anthropic(base_url=emulator.base_url[:-3], api_key="k", open_telemetry=False).messages
-    for model in MODELS:
+    for model in models:
         client.chat.completions.create(model=model, messages=MESSAGES)
         list(client.chat.completions.create(model=model, messages=MESSAGES, stream=True,
                                             stream_options={"include_usage": True}))
@@ -187,7 +199,13 @@ def test_every_dashboard_query_returns_data_from_a_real_prometheus(tmp_path, emu
         with urllib.request.urlopen(f"{prometheus.url}/api/v1/rules") as answer:
             rules = [rule for group in json.load(answer)["data"]["groups"] for rule in group["rules"]]
         assert {(r["name"], r["health"], r["state"]) for r in rules} == {
-            ("NeuralwattAllowanceLow", "ok", "inactive"), ("NeuralwattEnergyQuotaLow", "ok", "inactive")}
+            ("NeuralwattAllowanceLow", "ok", "inactive"), ("NeuralwattEnergyQuotaLow", "ok", "inactive"),
+            ("NeuralwattTenantDailyEnergyBudget", "ok", "inactive")}
+        # The tenant panel's split: exactly the joules of the calls made for the tenant.
+        (labels, acme), = prometheus.query('sum by (tenant_id) (neuralwatt_energy_joules_sum{tenant_id!=""})')
+        assert labels == {"tenant_id": "acme"}
+        assert acme == pytest.approx(sum(e.energy["energy_joules"] for e in emulator.exchanges
+                                         if e.request["model"] == MODELS[0]), rel=1e-9)
     finally:
         prometheus.stop()
 
@@ -222,7 +240,7 @@ def test_every_panel_has_a_unit_and_links_to_jaeger():
         assert needed in titles
     links = [link["url"] for panel in dashboard["panels"] for link in panel.get("links", [])]
     assert links and all(url.startswith("http://localhost:16686/search?service=${service}") for url in links)
-    assert {v["name"] for v in dashboard["templating"]["list"]} == {"model", "api", "grid_intensity", "service"}
+    assert {v["name"] for v in dashboard["templating"]["list"]} == {"model", "api", "grid_intensity", "service", "tenant_key"}
 
 
 def test_compose_stack_is_wired_as_the_readme_says():

@@ -257,3 +257,53 @@ def test_an_anthropic_streaming_response_with_sdk_tracing_puts_the_energy_on_its
             if read == "parse" and stream:
                 list(result)
     assert_one_span_with_the_energy(telemetry, emulator, tracing=True)
+
+
+# -- a stream helper that raises on an answer that does not validate --
+
+def assert_one_error_span(telemetry, emulator, raised):
+    """One span, ERROR with the helper's exception, the response it came from; energy only as sent
+    (the user's exception is not held to read the rest of the body, so it may not have come yet)."""
+    (span,) = telemetry.spans()
+    (exchange,) = emulator.exchanges
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["error.type"] == raised.type.__qualname__
+    assert span.attributes["gen_ai.response.id"] == exchange.response_id
+    if "neuralwatt.energy.joules" in span.attributes:
+        assert neuralwatt_attributes(span) == energy_attributes(exchange.energy, exchange.cost)
+
+
+def test_a_chat_stream_helper_failing_validation_is_an_error(telemetry, client, emulator):
+    with pytest.raises(ValueError) as raised:  # jiter's or pydantic's, as the helper parses
+        with helpers(client).stream(model=MODEL, messages=MESSAGES, response_format=Verdict) as stream:
+            for _ in stream:
+                pass
+    assert_one_error_span(telemetry, emulator, raised)
+
+
+async def test_an_async_chat_stream_helper_failing_validation_is_an_error(telemetry, aclient, emulator):
+    with pytest.raises(ValueError) as raised:
+        async with helpers(aclient).stream(model=MODEL, messages=MESSAGES, response_format=Verdict) as stream:
+            async for _ in stream:
+                pass
+    assert_one_error_span(telemetry, emulator, raised)
+
+
+@pytest.mark.skipif(not hasattr(openai.OpenAI, "responses"), reason="this openai release predates the Responses API")
+def test_a_responses_stream_helper_failing_validation_is_an_error(telemetry, client, emulator):
+    emulator.responses_energy = True
+    with pytest.raises(ValueError) as raised:
+        with client.responses.stream(model=MODEL, input="How much energy?", text_format=Verdict) as stream:
+            for _ in stream:
+                pass
+    assert_one_error_span(telemetry, emulator, raised)
+
+
+def test_an_anthropic_stream_helper_failing_validation_is_an_error(telemetry, emulator, tracing):
+    with anthropic_client(emulator, tracing) as client:
+        with pytest.raises(ValueError) as raised:
+            with client.messages.stream(model=ANTHROPIC_MODEL, max_tokens=64, messages=MESSAGES,
+                                        output_format=Verdict) as stream:
+                for _ in stream:
+                    pass
+    assert_one_error_span(telemetry, emulator, raised)

@@ -6,6 +6,10 @@ Usage::
 
     NeuralwattInstrumentor().instrument()
 
+    with measure() as usage:        # what a block of work cost, summed over its calls
+        ...
+    usage.joules, usage.requests
+
 Each call to a Neuralwatt endpoint through the `openai` SDK (chat completions, legacy
 completions, embeddings, the Responses API) or the `anthropic` SDK (Messages) gets a CLIENT span
 with the GenAI semantic-convention attributes and `neuralwatt.energy.*` / `neuralwatt.cost.*`
@@ -22,8 +26,9 @@ from .version import __version__
 
 if TYPE_CHECKING:
     from .instrumentor import NeuralwattInstrumentor
+    from .usage import measure
 
-__all__ = ["NeuralwattInstrumentor", "__version__"]
+__all__ = ["NeuralwattInstrumentor", "__version__", "measure"]
 
 
 def __getattr__(name: str):
@@ -33,4 +38,8 @@ def __getattr__(name: str):
         from .instrumentor import NeuralwattInstrumentor
 
         return NeuralwattInstrumentor
+    if name == "measure":  # energy, carbon and cost summed over a block of work (usage.py)
+        from .usage import measure
+
+        return measure
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -72,16 +72,19 @@ def begin(adapter: Any, operation: str, resource: Any, kwargs: dict) -> Invocati
         host, port, traced = _address(client)
         model = clean_text(kwargs.get("model"))
         attributes: dict | None = None
+        tenant = telemetry.attribution.attributes() if telemetry.attribution is not None else None
         if traced:
             attributes = adapter.request_attributes(operation, model, host, port, kwargs, telemetry.capture_content)
             conversation = conversation_id(kwargs.get("extra_headers"), client)
             if conversation:
                 attributes[CONVERSATION_ID] = conversation
+            if tenant:
+                attributes.update(tenant)
         # Another GenAI instrumentation (util-genai) records this call already: enrich its span.
         genai = foreign.genai_data() if traced else None
         return Invocation(telemetry, adapter, operation, model, host, port, traced, attributes,
                           defer_span=traced and genai is None and adapter.sdk_traces(client), genai=genai,
-                          secret=_secret(client) if traced else None)
+                          secret=_secret(client) if traced else None, tenant=tenant or None)
     except Exception:
         logger.debug("neuralwatt: could not start telemetry", exc_info=True)
         return None

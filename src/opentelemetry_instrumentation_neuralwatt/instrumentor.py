@@ -13,7 +13,9 @@ import wrapt
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
 from . import deferred, sse
+from . import rollup as ancestry
 from .adapters import ADAPTERS
+from .attribution import DEFAULT_MAX_VALUES, Attribution, parse_keys
 from .calls import state
 from .client_hooks import client_targets
 from .endpoints import Endpoints
@@ -25,6 +27,9 @@ logger = logging.getLogger(__name__)
 
 CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 HIDE_MCR_STATUS_ENV = "OTEL_INSTRUMENTATION_NEURALWATT_HIDE_MCR_STATUS"
+ROLLUP_ENV = "OTEL_INSTRUMENTATION_NEURALWATT_ROLLUP"
+BAGGAGE_KEYS_ENV = "OTEL_INSTRUMENTATION_NEURALWATT_BAGGAGE_KEYS"
+BAGGAGE_MAX_VALUES_ENV = "OTEL_INSTRUMENTATION_NEURALWATT_BAGGAGE_MAX_VALUES"
 
 
 def _flag(name: str) -> bool:
@@ -36,6 +41,24 @@ def _flag(name: str) -> bool:
 # events: EVENT_ONLY captures nothing of ours.
 _CAPTURE_VALUES = {"true": True, "span_only": True, "span_and_event": True,
                    "false": False, "no_content": False, "event_only": False, "": False}
+
+
+def _attribution(kwargs: dict) -> Attribution | None:
+    """`baggage_keys=` / OTEL_INSTRUMENTATION_NEURALWATT_BAGGAGE_KEYS, and the bound on distinct
+    values per key (`baggage_max_values=` / ..._BAGGAGE_MAX_VALUES, 100 by default)."""
+    keys = parse_keys(kwargs["baggage_keys"] if "baggage_keys" in kwargs else os.environ.get(BAGGAGE_KEYS_ENV))
+    if not keys:
+        return None
+    bound = kwargs.get("baggage_max_values")
+    if bound is None:
+        text = os.environ.get(BAGGAGE_MAX_VALUES_ENV, "").strip()
+        bound = int(text) if text.isdigit() else DEFAULT_MAX_VALUES
+        if text and not text.isdigit():
+            logger.warning("neuralwatt: %s=%r is not a whole number: %d distinct values per key",
+                           BAGGAGE_MAX_VALUES_ENV, text, bound)
+    if type(bound) is not int or bound < 1:
+        raise ValueError(f"baggage_max_values must be a whole number of at least 1, not {bound!r}")
+    return Attribution(keys, bound)
 
 
 def capture_content() -> bool:
@@ -73,7 +96,10 @@ class NeuralwattInstrumentor(BaseInstrumentor):
     `instrument()` accepts `tracer_provider`, `meter_provider`, `hosts` (extra Neuralwatt
     hosts, `host` or `host:port`, besides api.neuralwatt.com, the host of NEURALWATT_API_BASE
     and OTEL_INSTRUMENTATION_NEURALWATT_HOSTS) and `hide_mcr_status` (keep `event: mcr-status`
-    frames from the user's iteration; OTEL_INSTRUMENTATION_NEURALWATT_HIDE_MCR_STATUS).
+    frames from the user's iteration; OTEL_INSTRUMENTATION_NEURALWATT_HIDE_MCR_STATUS), `rollup`
+    (sums on every ancestor span; OTEL_INSTRUMENTATION_NEURALWATT_ROLLUP), `baggage_keys` and
+    `baggage_max_values` (per-tenant attribution; OTEL_INSTRUMENTATION_NEURALWATT_BAGGAGE_KEYS,
+    ..._BAGGAGE_MAX_VALUES).
     """
 
     # True while the instrumentation was switched on by the `llm` plugin rather than by the
@@ -106,7 +132,12 @@ class NeuralwattInstrumentor(BaseInstrumentor):
         sse.options.hide_mcr_status = _flag(HIDE_MCR_STATUS_ENV) if hide is None else bool(hide)
         state.endpoints = Endpoints(kwargs.get("hosts"))  # raises on a mistaken hosts= argument
         state.addresses = {}
-        state.telemetry = Telemetry(kwargs.get("tracer_provider"), kwargs.get("meter_provider"), capture)
+        telemetry = Telemetry(kwargs.get("tracer_provider"), kwargs.get("meter_provider"), capture)
+        telemetry.attribution = _attribution(kwargs)  # raises on mistaken baggage_* arguments
+        rollup = kwargs.get("rollup")
+        if (_flag(ROLLUP_ENV) if rollup is None else bool(rollup)):
+            telemetry.rollup = ancestry.install(kwargs.get("tracer_provider"))
+        state.telemetry = telemetry
         deferred.start()
         for package in _TARGETS:
             if package in sys.modules or package == "openai":
@@ -117,6 +148,7 @@ class NeuralwattInstrumentor(BaseInstrumentor):
     def _uninstrument(self, **kwargs):
         state.telemetry = None
         deferred.stop()
+        ancestry.disable_all()
         sse.options.hide_mcr_status = False
         for targets in _TARGETS.values():
             for module_name, path, hook in targets:

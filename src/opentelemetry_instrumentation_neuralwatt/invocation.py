@@ -38,13 +38,14 @@ class Invocation:
         "response_model", "response_id", "finish_reasons", "input_tokens", "output_tokens",
         "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "output_text", "output_tools",
         "data_energy", "data_cost", "data_mcr", "service_tier", "decoder", "headers", "reports",
-        "first_chunk_at", "output_chunks", "response", "ended", "collector", "on_end", "_token", "_read_headers",
-        "genai", "secret",
+        "first_chunk_at", "output_chunks", "response", "ended", "blocks", "on_end", "_token", "_read_headers",
+        "genai", "secret", "tenant",
     )
 
     def __init__(self, telemetry: Telemetry, adapter: Any, operation: str, model: str | None,
                  host: str, port: int | None, traced: bool, request_attributes: dict | None,
-                 defer_span: bool = False, genai: Any = None, secret: str | None = None):
+                 defer_span: bool = False, genai: Any = None, secret: str | None = None,
+                 tenant: dict | None = None):
         self.telemetry = telemetry
         self.adapter = adapter
         self.operation = operation
@@ -71,8 +72,9 @@ class Invocation:
         self.adopted: str | None = None
         self.genai = genai  # util-genai's data object for the call, when it records the call
         self.secret = secret  # the client's API key: never in anything we record (see Telemetry.describe)
+        self.tenant = tenant  # the named baggage entries as the call started (attribution.py)
         self.on_end = None  # what to run once our telemetry is done (an adapter's hand-back)
-        self.collector = collect.current.get()
+        self.blocks = collect.current()  # `measure()` blocks and collectors open as the call starts
         self._token: Token[Context] | None = None
         self.span = None
         self.parent_span = None
@@ -138,8 +140,9 @@ class Invocation:
         if self.ended:
             return
         self.ended = True
-        if found is not None and self.collector is not None:
-            self.collector.append(found)
+        if self.blocks and (self.traced or found is not None):  # a Neuralwatt call, or one that reported energy
+            for block in self.blocks:
+                block.add(found)
         try:
             if self.span is None and self.started_ns:
                 self.span = self.telemetry.start_span(self, self.started_ns)

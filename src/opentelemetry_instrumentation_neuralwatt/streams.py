@@ -103,29 +103,6 @@ class _Copyable:
         return self.__wrapped__.__reduce_ex__(protocol)
 
 
-def helper_closed(wrapped, instance, args, kwargs):
-    """On the SDK's stream helpers' `close()` (`chat.completions.stream()`, `responses.stream()`),
-    which close the HTTP response directly, not the stream inside: end that stream's call too."""
-    try:
-        return wrapped(*args, **kwargs)
-    finally:
-        _helper_stream_ended(instance)
-
-
-async def async_helper_closed(wrapped, instance, args, kwargs):
-    try:
-        return await wrapped(*args, **kwargs)
-    finally:
-        _helper_stream_ended(instance)
-
-
-def _helper_stream_ended(helper: Any) -> None:
-    stream = getattr(helper, "_raw_stream", None)
-    call = getattr(stream, "_self_invocation", None)
-    if isinstance(call, Invocation):
-        finish_stream(call)
-
-
 class StreamProxy(_Copyable, wrapt.ObjectProxy):
     """A `Stream` that ends its request's span exactly once, however the stream ends."""
 

@@ -49,6 +49,8 @@ class Telemetry:
         self.tracer = trace.get_tracer(__name__, __version__, tracer_provider, schema_url=SCHEMA_URL)
         self.instruments = Instruments(meter_provider, __version__, SCHEMA_URL)
         self.capture_content = capture_content
+        self.attribution: Any = None  # attribution.Attribution, when baggage keys are named
+        self.rollup: Any = None  # rollup.Ancestry, when roll-up is on
 
     def start_span(self, call, start_time: int | None = None):
         model = call.request_model
@@ -77,10 +79,12 @@ class Telemetry:
         # to the request's trace.
         context = trace.set_span_in_context(span) if span is not None else None
         if found is not None:
+            # The named baggage entries (a tenant) go on the energy points only, not the GenAI ones.
+            energy_attributes = {**metric_attributes, **call.tenant} if call.tenant else metric_attributes
             for instrument, value in ((metrics.energy, found.joules), (metrics.power, found.watts),
                                       (metrics.carbon, found.carbon_g), (metrics.cost, found.cost_usd)):
                 if value is not None:
-                    instrument.record(value, metric_attributes, context)
+                    instrument.record(value, energy_attributes, context)
 
         if span is None:  # not a Neuralwatt endpoint: its energy is counted, nothing else is ours
             _warn_if_neuralwatt(call, found)
@@ -109,7 +113,9 @@ class Telemetry:
                 attributes.update(found.attributes)
             if first_chunk is not None:
                 attributes[TIME_TO_FIRST_CHUNK] = first_chunk
-            if error is not None and not call.adopted:  # the owner records errors on its own span
+            # util-genai records the errors it sees on its span; the anthropic SDK does not see a
+            # helper's (`messages.stream(output_format=...)` raising), so an SDK span gets ours too.
+            if error is not None and call.adopted != foreign.GENAI:
                 attributes[error_attributes.ERROR_TYPE] = type(error).__qualname__
                 span.set_status(Status(StatusCode.ERROR, self.describe(error, call.secret)))
             if call.adopted == foreign.GENAI:
@@ -117,6 +123,8 @@ class Telemetry:
             else:
                 live_wire(call, span, attributes)
                 span.set_attributes(attributes)
+        if self.rollup is not None:  # before our span ends: its ancestry is forgotten then
+            self.rollup.add(span, found)
         if not call.adopted:
             span.end()
 
@@ -145,6 +153,8 @@ class Telemetry:
         direct = foreign.is_genai_span(span)
         live_wire(call, span if direct else None, attributes)
         attributes = foreign.own_attributes({**call.request_attributes, **attributes})
+        if call.tenant:
+            attributes.update(call.tenant)
         call.genai.attributes.update(attributes)
         if direct:
             span.set_attributes(attributes)

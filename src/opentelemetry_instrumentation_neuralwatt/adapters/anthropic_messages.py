@@ -18,6 +18,7 @@ from opentelemetry import trace
 
 from .. import calls, content
 from ..calls import async_wrapper, sync_wrapper
+from ..stream_helpers import async_helper_events, helper_events
 from ..streams import finish_stream
 from .base import Adapter, add_finish_reason, get, keep_energy, keep_text, request_attributes
 
@@ -43,6 +44,11 @@ class AnthropicMessages(Adapter):
                 (messages, "Messages.stream", self._stream_helper),
                 (messages, "AsyncMessages.stream", self._async_stream_helper),
             ]
+        # The stream helpers raise on an event that does not validate (`output_format=`).
+        for helpers, prefix in (("anthropic.lib.streaming._messages", ""),
+                                ("anthropic.lib.streaming._beta_messages", "Beta")):
+            targets += [(helpers, f"{prefix}MessageStream.__stream__", helper_events),
+                        (helpers, f"{prefix}AsyncMessageStream.__stream__", async_helper_events)]
         # Where the SDK's own span is current: adopt it (`client_hooks.process_response_hook` then
         # reads whole responses before the SDK ends it).
         return targets + [

@@ -6,7 +6,7 @@ from typing import Any
 
 from .. import content
 from ..calls import async_wrapper, sync_wrapper
-from ..streams import async_helper_closed, helper_closed
+from ..stream_helpers import async_helper_closed, async_helper_events, helper_closed, helper_events
 from .base import MAX_LIST, Adapter, add_finish_reason, get, keep_energy, keep_text, request_attributes
 
 
@@ -29,6 +29,8 @@ class OpenAIChat(Adapter):
             # The stream helpers close the HTTP response, not our stream: end its call there too.
             ("openai.lib.streaming.chat._completions", "ChatCompletionStream.close", helper_closed),
             ("openai.lib.streaming.chat._completions", "AsyncChatCompletionStream.close", async_helper_closed),
+            ("openai.lib.streaming.chat._completions", "ChatCompletionStream.__stream__", helper_events),
+            ("openai.lib.streaming.chat._completions", "AsyncChatCompletionStream.__stream__", async_helper_events),
             (completions, "Completions.create", sync_wrapper(self, "text_completion")),
             (completions, "AsyncCompletions.create", async_wrapper(self, "text_completion")),
             (embeddings, "Embeddings.create", sync_wrapper(self, "embeddings")),

@@ -8,7 +8,7 @@ from typing import Any
 
 from .. import content
 from ..calls import async_wrapper, sync_wrapper
-from ..streams import async_helper_closed, helper_closed
+from ..stream_helpers import async_helper_closed, async_helper_events, helper_closed, helper_events
 from .base import Adapter, add_finish_reason, get, keep_energy, keep_text, request_attributes
 
 # Response.status -> the GenAI finish reason; an incomplete response says why itself.
@@ -37,6 +37,8 @@ class OpenAIResponses(Adapter):
             (module, "AsyncResponses.parse", async_wrapper(self, "chat")),
             ("openai.lib.streaming.responses._responses", "ResponseStream.close", helper_closed),
             ("openai.lib.streaming.responses._responses", "AsyncResponseStream.close", async_helper_closed),
+            ("openai.lib.streaming.responses._responses", "ResponseStream.__stream__", helper_events),
+            ("openai.lib.streaming.responses._responses", "AsyncResponseStream.__stream__", async_helper_events),
         ]
 
     def request_attributes(self, operation, model, host, port, kwargs, capture_content):

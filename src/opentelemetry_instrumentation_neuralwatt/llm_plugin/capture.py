@@ -17,7 +17,6 @@ import logging
 import wrapt
 
 from .. import collect
-from ..energy import Measurement
 
 logger = logging.getLogger(__name__)
 
@@ -49,17 +48,17 @@ def inject(response, collected) -> None:
 
 def execute_with_energy(wrapped, instance, args, kwargs):
     """Runs llm's generator one step at a time with a collector current, then injects."""
-    collected: list[Measurement] = []
+    collected = collect.Collected()
     inner = wrapped(*args, **kwargs)
     try:
         while True:
-            token = collect.current.set(collected)
+            token = collect.enter(collected)
             try:
                 item = next(inner)
             except StopIteration:
                 break
             finally:
-                collect.current.reset(token)
+                collect.leave(token)
             yield item
     finally:
         inner.close()
@@ -67,17 +66,17 @@ def execute_with_energy(wrapped, instance, args, kwargs):
 
 
 async def aexecute_with_energy(wrapped, instance, args, kwargs):
-    collected: list[Measurement] = []
+    collected = collect.Collected()
     inner = wrapped(*args, **kwargs)
     try:
         while True:
-            token = collect.current.set(collected)
+            token = collect.enter(collected)
             try:
                 item = await inner.__anext__()
             except StopAsyncIteration:
                 break
             finally:
-                collect.current.reset(token)
+                collect.leave(token)
             yield item
     finally:
         await inner.aclose()

@@ -1,0 +1,60 @@
+"""Per-tenant attribution (opt-in): W3C baggage entries the user names (`tenant.id`, `enduser.id`),
+present in the context when a call starts, go onto its span and onto its `neuralwatt.*` metric
+points as attributes of the same name.
+
+Bounded, because every distinct value is a metric series: at most `max_values` distinct values
+per key per process (100 by default); later ones are recorded as `_other`. Values are cleaned
+(printable text, at most 64 characters); an empty one is left out.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from opentelemetry import baggage
+
+from .payload import clean_text
+
+OTHER = "_other"
+MAX_VALUE_CHARS = 64
+DEFAULT_MAX_VALUES = 100
+
+
+class Attribution:
+    def __init__(self, keys: tuple[str, ...], max_values: int = DEFAULT_MAX_VALUES) -> None:
+        self.keys = keys
+        self.max_values = max_values
+        self._seen: dict[str, set[str]] = {key: set() for key in keys}
+        self._lock = threading.Lock()
+
+    def attributes(self) -> dict[str, str]:
+        """The named baggage entries of the current context, bounded."""
+        found: dict[str, str] = {}
+        for key in self.keys:
+            value = clean_text(baggage.get_baggage(key), MAX_VALUE_CHARS)
+            if value:
+                value = "".join(c if c.isprintable() else "?" for c in value.strip())
+            if value:
+                found[key] = self._bounded(key, value)
+        return found
+
+    def _bounded(self, key: str, value: str) -> str:
+        seen = self._seen[key]
+        if value in seen:
+            return value
+        with self._lock:
+            if len(seen) < self.max_values:
+                seen.add(value)
+                return value
+        return OTHER
+
+
+def parse_keys(keys: object) -> tuple[str, ...]:
+    """`baggage_keys=` as a list of names, or a comma-separated string (the environment's form)."""
+    if keys is None:
+        return ()
+    if isinstance(keys, str):
+        keys = keys.split(",")
+    if not isinstance(keys, (list, tuple)) or not all(isinstance(k, str) for k in keys):
+        raise TypeError(f"baggage_keys must be a list of baggage key names, not {keys!r}")
+    return tuple(dict.fromkeys(k.strip() for k in keys if k.strip()))

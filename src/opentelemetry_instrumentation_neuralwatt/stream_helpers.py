@@ -1,0 +1,78 @@
+"""The SDKs' stream helpers (`chat.completions.stream()`, `responses.stream()`, anthropic's
+`messages.stream()`): they iterate our stream proxy themselves, so how they end is seen here.
+
+A helper's `close()` closes the HTTP response directly, not the stream inside: its call ends there
+too. A helper that raises on an event (a structured answer that does not validate) raises in its
+own generator, past our proxy: its call ends there, ERROR with `error.type`, keeping the energy
+if its line had already been decoded. The user's exception is never held to read more.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .invocation import Invocation
+from .streams import finish_stream
+
+
+def _call_of(helper: Any) -> Invocation | None:
+    call = getattr(getattr(helper, "_raw_stream", None), "_self_invocation", None)
+    return call if isinstance(call, Invocation) else None
+
+
+def helper_closed(wrapped, instance, args, kwargs):
+    """On the SDK's stream helpers' `close()` (`chat.completions.stream()`, `responses.stream()`),
+    which close the HTTP response directly, not the stream inside: end that stream's call too."""
+    try:
+        return wrapped(*args, **kwargs)
+    finally:
+        _helper_stream_ended(instance)
+
+
+async def async_helper_closed(wrapped, instance, args, kwargs):
+    try:
+        return await wrapped(*args, **kwargs)
+    finally:
+        _helper_stream_ended(instance)
+
+
+def _helper_stream_ended(helper: Any) -> None:
+    call = _call_of(helper)
+    if call is not None:
+        finish_stream(call)
+
+
+def helper_events(wrapped, instance, args, kwargs):
+    """On a helper's `__stream__` (its events, made from our proxy's chunks)."""
+    return _events(instance, wrapped(*args, **kwargs))
+
+
+def async_helper_events(wrapped, instance, args, kwargs):
+    return _aevents(instance, wrapped(*args, **kwargs))
+
+
+def _events(helper: Any, events: Any):
+    try:
+        yield from events
+    except GeneratorExit:
+        raise
+    except BaseException as error:
+        _failed(helper, error)
+        raise
+
+
+async def _aevents(helper: Any, events: Any):
+    try:
+        async for event in events:
+            yield event
+    except GeneratorExit:
+        raise
+    except BaseException as error:
+        _failed(helper, error)
+        raise
+
+
+def _failed(helper: Any, error: BaseException) -> None:
+    call = _call_of(helper)
+    if call is not None:
+        call.finish(error)

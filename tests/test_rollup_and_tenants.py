@@ -1,0 +1,173 @@
+"""Energy where decisions are made: `neuralwatt.total.*` rolled up onto the application's own spans
+(opt-in), and per-tenant attribution from W3C baggage on spans and `neuralwatt.*` points (opt-in,
+bounded in distinct values)."""
+
+import pytest
+from conftest import MESSAGES, MODEL, Telemetry
+from opentelemetry import baggage, context
+from opentelemetry.baggage.propagation import W3CBaggagePropagator
+from opentelemetry.trace import SpanKind
+
+from opentelemetry_instrumentation_neuralwatt import NeuralwattInstrumentor
+
+TOTALS = ("neuralwatt.total.joules", "neuralwatt.total.requests", "neuralwatt.total.cost_usd",
+          "neuralwatt.total.carbon_g_co2eq")
+
+
+@pytest.fixture
+def instrument(emulator):
+    """instrument(**options) with fresh in-memory providers; uninstrumented afterwards."""
+    instrumentor = NeuralwattInstrumentor()
+    if instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.uninstrument()
+
+    def instrumented(**options):
+        recorded = Telemetry()
+        instrumentor.instrument(tracer_provider=recorded.tracer_provider, meter_provider=recorded.meter_provider,
+                                hosts=[f"127.0.0.1:{emulator.port}"], **options)
+        return recorded
+
+    yield instrumented
+    if instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.uninstrument()
+
+
+def chat(client):
+    return client.chat.completions.create(model=MODEL, messages=MESSAGES)
+
+
+def sums(exchanges):
+    return {"neuralwatt.total.joules": pytest.approx(sum(e.energy["energy_joules"] for e in exchanges), rel=1e-12),
+            "neuralwatt.total.requests": len(exchanges),
+            "neuralwatt.total.cost_usd": pytest.approx(sum(e.cost["request_cost_usd"] for e in exchanges), rel=1e-12),
+            "neuralwatt.total.carbon_g_co2eq": pytest.approx(sum(e.energy["carbon_g_co2eq"] for e in exchanges),
+                                                             rel=1e-12)}
+
+
+def app_spans(recorded):
+    return {s.name: s for s in recorded.spans() if not s.name.startswith("chat ")}
+
+
+def test_every_ancestor_span_gets_the_sums_of_the_calls_beneath_it(instrument, client, emulator):
+    recorded = instrument(rollup=True)
+    tracer = recorded.tracer_provider.get_tracer("app")
+    with tracer.start_as_current_span("handle request", kind=SpanKind.SERVER):
+        chat(client)
+        with tracer.start_as_current_span("agent run"):
+            chat(client)
+            list(client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True))
+        with tracer.start_as_current_span("render"):  # no call beneath it
+            pass
+
+    spans = app_spans(recorded)
+    handle, agent = spans["handle request"], spans["agent run"]
+    assert {k: handle.attributes[k] for k in TOTALS} == sums(emulator.exchanges)
+    assert {k: agent.attributes[k] for k in TOTALS} == sums(emulator.exchanges[1:])
+    assert not any(k in spans["render"].attributes for k in TOTALS)
+    calls = [s for s in recorded.spans() if s.name.startswith("chat ")]
+    assert len(calls) == 3 and not any(k in s.attributes for s in calls for k in TOTALS)
+
+
+def test_roll_up_is_off_by_default(instrument, client):
+    recorded = instrument()
+    with recorded.tracer_provider.get_tracer("app").start_as_current_span("handle request"):
+        chat(client)
+    assert not any(k in app_spans(recorded)["handle request"].attributes for k in TOTALS)
+
+
+def test_roll_up_from_the_environment(instrument, client, emulator, monkeypatch):
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_NEURALWATT_ROLLUP", "true")
+    recorded = instrument()
+    with recorded.tracer_provider.get_tracer("app").start_as_current_span("handle request"):
+        chat(client)
+    assert app_spans(recorded)["handle request"].attributes["neuralwatt.total.joules"] == \
+        emulator.exchanges[0].energy["energy_joules"]
+
+
+def serve(headers, work):
+    """The receiving side of a request: the W3C baggage header extracted into the context."""
+    token = context.attach(W3CBaggagePropagator().extract(headers))
+    try:
+        return work()
+    finally:
+        context.detach(token)
+
+
+def from_tenant(tenant: str, user: str | None = None) -> dict:
+    """The sending side: baggage set and injected into the outgoing request's headers."""
+    ctx = baggage.set_baggage("tenant.id", tenant)
+    if user is not None:
+        ctx = baggage.set_baggage("enduser.id", user, ctx)
+    headers: dict = {}
+    W3CBaggagePropagator().inject(headers, ctx)
+    return headers
+
+
+def test_baggage_entries_go_on_the_span_and_split_the_energy_points(instrument, client, emulator):
+    recorded = instrument(baggage_keys=["tenant.id", "enduser.id"])
+    serve(from_tenant("acme", "ada"), lambda: chat(client))
+    serve(from_tenant("acme"), lambda: chat(client))
+    serve(from_tenant("globex", "grace"), lambda: chat(client))
+    chat(client)  # no baggage: no attribute
+
+    spans = recorded.spans()
+    assert [s.attributes.get("tenant.id") for s in spans] == ["acme", "acme", "globex", None]
+    assert [s.attributes.get("enduser.id") for s in spans] == ["ada", None, "grace", None]
+    by_tenant: dict = {}
+    for attributes, point in recorded.points("neuralwatt.energy").items():
+        by_tenant[dict(attributes).get("tenant.id")] = by_tenant.get(dict(attributes).get("tenant.id"), 0) + point.sum
+    joules = [e.energy["energy_joules"] for e in emulator.exchanges]
+    assert by_tenant == {"acme": pytest.approx(joules[0] + joules[1], rel=1e-12), "globex": joules[2], None: joules[3]}
+    # The GenAI points are not split by tenant.
+    assert not any("tenant.id" in dict(a) for a in recorded.points("gen_ai.client.operation.duration"))
+
+
+def test_distinct_values_are_bounded_per_key(instrument, client, emulator):
+    recorded = instrument(baggage_keys=["tenant.id"])
+    for n in range(150):
+        serve(from_tenant(f"tenant-{n:03d}"), lambda: chat(client))
+
+    points = {dict(a)["tenant.id"]: p for a, p in recorded.points("neuralwatt.energy").items()}
+    assert len(points) == 101  # 100 tenants, then everyone else as one
+    assert points["_other"].count == 50
+    assert sorted(t for t in points if t != "_other") == [f"tenant-{n:03d}" for n in range(100)]
+    assert sum(p.sum for p in points.values()) == pytest.approx(
+        sum(e.energy["energy_joules"] for e in emulator.exchanges), rel=1e-12)
+    assert [s.attributes["tenant.id"] for s in recorded.spans()][99:101] == ["tenant-099", "_other"]
+
+
+def test_the_bound_and_keys_from_the_environment_and_values_are_cleaned(instrument, client, monkeypatch):
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_NEURALWATT_BAGGAGE_KEYS", " tenant.id , enduser.id ")
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_NEURALWATT_BAGGAGE_MAX_VALUES", "2")
+    recorded = instrument()
+    for tenant in ("a", "b", "c", "a"):
+        serve(from_tenant(tenant), lambda: chat(client))
+    serve(from_tenant("x" * 300), lambda: chat(client))
+    token = context.attach(baggage.set_baggage("tenant.id", " line\nbreak\t "))
+    try:
+        chat(client)
+    finally:
+        context.detach(token)
+    assert [s.attributes["tenant.id"] for s in recorded.spans()] == ["a", "b", "_other", "a", "_other", "_other"]
+
+
+def test_mistaken_baggage_arguments_are_refused(instrument):
+    with pytest.raises(TypeError):
+        instrument(baggage_keys=[3])
+    with pytest.raises(ValueError):
+        instrument(baggage_keys=["tenant.id"], baggage_max_values=0)
+
+
+def test_roll_up_and_tenants_together_beside_anthropic_sdk_tracing(instrument, emulator):
+    """The SDK's own span (adopted) takes part in the roll-up and carries the tenant."""
+    import anthropic
+
+    recorded = instrument(rollup=True, baggage_keys=["tenant.id"])
+    client = anthropic.Anthropic(base_url=emulator.base_url[:-3], api_key="k", max_retries=0,
+                                 open_telemetry={"tracer_provider": recorded.tracer_provider})
+    with recorded.tracer_provider.get_tracer("app").start_as_current_span("handle request"):
+        serve(from_tenant("acme"), lambda: client.messages.create(model=MODEL, max_tokens=16, messages=MESSAGES))
+    (sdk_span,) = [s for s in recorded.spans() if s.instrumentation_scope.name == "com.anthropic.sdk.python"]
+    assert sdk_span.attributes["tenant.id"] == "acme"
+    assert app_spans(recorded)["handle request"].attributes["neuralwatt.total.joules"] == \
+        emulator.exchanges[0].energy["energy_joules"]
