@@ -49,6 +49,28 @@ def test_the_sdist_and_the_wheel_pass_twine_check(dist):
     assert output.count("PASSED") == 2
 
 
+def test_the_license_ships_in_the_sdist_and_the_wheel(dist, wheel):
+    import tarfile
+
+    license_text = (ROOT / "LICENSE").read_text()
+    assert "Apache License" in license_text and "Version 2.0" in license_text
+    (sdist,) = dist.glob("*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        (member,) = [m for m in archive.getmembers() if m.name.endswith("/LICENSE")]
+        assert archive.extractfile(member).read().decode() == license_text
+    with zipfile.ZipFile(wheel) as archive:
+        (name,) = [n for n in archive.namelist() if n.endswith(".dist-info/licenses/LICENSE")]
+        assert archive.read(name).decode() == license_text
+    metadata = wheel_metadata(wheel)
+    assert metadata["License-Expression"] == "Apache-2.0"
+    assert metadata.get_all("License-File") == ["LICENSE"]
+    from trove_classifiers import classifiers  # the list PyPI accepts
+
+    assert "Framework :: OpenTelemetry :: Instrumentations" in metadata.get_all("Classifier")
+    assert set(metadata.get_all("Classifier")) <= classifiers
+    assert any(url.startswith("GenAI semantic conventions, https://") for url in metadata.get_all("Project-URL"))
+
+
 def test_the_extras_are_named_for_what_they_bring(wheel):
     metadata = wheel_metadata(wheel)
     requires: dict = {}

@@ -89,3 +89,41 @@ def test_the_report_never_writes_to_the_logs(tmp_path):
 
     report.energy_report(path)
     assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("asked", ["openai/gpt-oss-20b", "neuralwatt/openai/gpt-oss-20b"])
+def test_a_model_is_found_with_or_without_the_plugin_prefix(tmp_path, asked):
+    path = logs_db(tmp_path / "logs.db", "turns", [
+        ("neuralwatt/openai/gpt-oss-20b", body(1.5), 3, "2026-11-01T10:00:00"),
+        ("neuralwatt/openai/gpt-oss-20b", body(2.5), 3, "2026-11-01T11:00:00"),
+        ("neuralwatt/moonshotai/Kimi-K2.6", body(9.0), 3, "2026-11-01T12:00:00"),
+    ])
+    found = report.energy_report(path, model=asked)
+    assert [(m["model"], m["requests"], m["joules"]) for m in found["models"]] == [
+        ("neuralwatt/openai/gpt-oss-20b", 2, 4.0)]
+
+
+def test_json_numbers_have_six_significant_digits(tmp_path):
+    path = logs_db(tmp_path / "logs.db", "turns", [("m", body(7.2504), 1, "2026-11-01T10:00:00"),
+                                                   ("m", body(0.0000000001), 1, "2026-11-01T10:00:00")])
+    rendered = json.loads(report.render_json(report.energy_report(path)))
+    assert rendered["total"]["joules"] == 7.2504  # not 7.250400000100001
+    assert rendered["total"]["wh"] == 0.002014
+
+
+def test_since_an_age_has_no_microseconds():
+    from datetime import datetime, timezone
+
+    now = datetime(2026, 12, 1, 3, 30, 12, 654321, tzinfo=timezone.utc)
+    assert report.parse_since("0d", now) == "2026-12-01T03:30:12"
+    assert report.parse_since("1h", now) == "2026-12-01T02:30:12"
+
+
+def test_the_cost_column_has_one_number_of_decimals(tmp_path):
+    path = logs_db(tmp_path / "logs.db", "turns", [
+        ("small", body(1.0, usd=0.0000058), 1, "2026-11-01T10:00:00"),
+        ("large", body(2.0, usd=0.0123), 1, "2026-11-01T10:00:00"),
+    ])
+    lines = report.render_table(report.energy_report(path)).splitlines()
+    costs = [line.split()[-1] for line in lines if line.startswith(("small", "large", "total"))]
+    assert costs == ["$0.012300000", "$0.000005800", "$0.012305800"]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
+import re
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
@@ -15,8 +17,23 @@ HOSTS_ENV = "OTEL_INSTRUMENTATION_NEURALWATT_HOSTS"
 logger = logging.getLogger(__name__)
 
 
+# A DNS name's labels (underscores allowed: container and service names use them).
+_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\Z")
+
+
+def _is_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    labels = host[:-1].split(".") if host.endswith(".") else host.split(".")
+    return len(host) <= 253 and all(_LABEL.match(label) for label in labels)
+
+
 def _parse_entry(entry: str) -> tuple[str, int | None] | None:
-    """`host`, `host:port`, `[v6]:port` or a URL -> (lower-case host, port or None for any)."""
+    """`host`, `host:port`, `[v6]:port` or a URL -> (lower-case host, port or None for any); None
+    for anything else (`not a host!`, `exa mple.com:443`, a port out of range)."""
     entry = entry.strip()
     if not entry:
         return None
@@ -27,7 +44,7 @@ def _parse_entry(entry: str) -> tuple[str, int | None] | None:
         host, port = parts.hostname, parts.port
     except ValueError:
         return None
-    return (host.lower(), port) if host else None
+    return (host, port) if host and _is_host(host) else None
 
 
 def _given_hosts(hosts: Any) -> list:
@@ -43,11 +60,12 @@ def _given_hosts(hosts: Any) -> list:
         except TypeError:
             raise TypeError(f"hosts= takes a host string or an iterable of host strings, "
                             f"not {type(hosts).__name__}") from None
-    for entry in hosts:
-        if not isinstance(entry, str):
-            raise TypeError(f"hosts= takes host strings; {entry!r} is a {type(entry).__name__}")
-        if _parse_entry(entry) is None:
-            raise ValueError(f"hosts= entry {entry!r} is not a host, host:port or URL")
+    wrong_types = [f"{entry!r} ({type(entry).__name__})" for entry in hosts if not isinstance(entry, str)]
+    if wrong_types:
+        raise TypeError(f"hosts= takes host strings, not: {', '.join(wrong_types)}")
+    invalid = [entry for entry in hosts if _parse_entry(entry) is None]
+    if invalid:
+        raise ValueError(f"hosts= entries that are not a host, host:port or URL: {', '.join(map(repr, invalid))}")
     return hosts
 
 
@@ -57,10 +75,12 @@ class Endpoints:
     def __init__(self, hosts: str | Iterable[str] | None = ()):
         given = _given_hosts(hosts)
         entries = [DEFAULT_HOST, os.environ.get(API_BASE_ENV, "")]
-        for entry in os.environ.get(HOSTS_ENV, "").split(","):
-            if entry.strip() and _parse_entry(entry) is None:
-                logger.warning("neuralwatt: %s entry %r is not a host, host:port or URL; ignored", HOSTS_ENV, entry)
-            entries.append(entry)
+        listed = [entry.strip() for entry in os.environ.get(HOSTS_ENV, "").split(",") if entry.strip()]
+        invalid = [entry for entry in listed if _parse_entry(entry) is None]
+        if invalid:  # one warning naming them all: the valid entries still count
+            logger.warning("neuralwatt: %s entries that are not a host, host:port or URL are ignored: %s",
+                           HOSTS_ENV, ", ".join(map(repr, invalid)))
+        entries += listed
         entries += given
         self._any_port = set()
         self._exact = set()

@@ -10,8 +10,9 @@ or, in a test::
         emulator.exchanges[-1].energy   # exactly the energy object the server sent
 
 It serves `/v1/models`, `/v1/chat/completions` (streaming or not, `stream_options.include_usage`),
-`/v1/completions`, `/v1/embeddings`, `/v1/responses` (the openai Responses API) and
-`/v1/messages` (the Anthropic Messages API). Energy grows with the tokens and differs per
+`/v1/completions`, `/v1/embeddings`, `/v1/responses` (the openai Responses API),
+`/v1/messages` (the Anthropic Messages API) and `GET /v1/quota` (balance, subscription and key
+allowance, at most once a second). Energy grows with the tokens and differs per
 request; a stream ends with `: energy {...}` and `: cost {...}` comments (before `data: [DONE]`
 on chat and completions), as the real service does. Faults are switched on per request with the
 `X-Emulator-Fault` header (a comma-separated list, see FAULTS) or for every request with
@@ -23,8 +24,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import threading
+import time
 from collections.abc import Iterable
+from typing import TextIO
 
 from .live import Sessions
 from .measure import FAULTS, Meter
@@ -39,7 +43,7 @@ class NeuralwattEmulator:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, faults: Iterable[str] = (),
                  seed: int | None = None, completion_tokens: int = 12, chunk_delay: float = 0.0,
-                 responses_energy: bool = False):
+                 responses_energy: bool = False, log: TextIO | None = None):
         unknown = set(faults) - set(FAULTS)
         if unknown:
             raise ValueError(f"unknown faults: {sorted(unknown)}; known: {sorted(FAULTS)}")
@@ -50,6 +54,8 @@ class NeuralwattEmulator:
         self.chunk_delay = chunk_delay
         # Neuralwatt's /v1/responses reports no energy today; True makes it report as elsewhere.
         self.responses_energy = responses_energy
+        self.log = log  # where to write one line per request (the command line: stderr)
+        self._last_quota = 0.0
         self.exchanges: list[Exchange] = []
         self._meter = Meter(seed)
         self._sessions = Sessions()
@@ -106,6 +112,29 @@ class NeuralwattEmulator:
             self._seen.add(key)
             return True
 
+    def _quota_allowed(self) -> bool:
+        """`GET /v1/quota` is limited to one request a second."""
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last_quota < 1.0:
+                return False
+            self._last_quota = now
+            return True
+
+    def _log(self, exchange: Exchange) -> None:
+        if self.log is None:
+            return
+        energy = exchange.energy.get("energy_joules") if isinstance(exchange.energy, dict) else None
+        parts = [exchange.path, f"status={exchange.status}"]
+        if exchange.model:
+            parts.append(f"model={exchange.model}")
+        if exchange.path != "/v1/quota":
+            parts.append("stream" if exchange.stream else "whole")
+            parts.append(f"energy_joules={energy}" if energy is not None else "energy not sent")
+        if exchange.faults:
+            parts.append(f"faults={','.join(sorted(exchange.faults))}")
+        print("POST " if exchange.path != "/v1/quota" else "GET ", " ".join(parts), sep="", file=self.log, flush=True)
+
     def _next_id(self) -> int:
         with self._lock:
             self._counter += 1
@@ -113,15 +142,24 @@ class NeuralwattEmulator:
 
 
 def main(argv: list | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Run a Neuralwatt-compatible API emulator.")
+    faults = "\n".join(f"  {name:25} {what}" for name, what in sorted(FAULTS.items()))
+    parser = argparse.ArgumentParser(prog="python -m opentelemetry_instrumentation_neuralwatt.emulator",
+                                     description="Run a Neuralwatt-compatible API emulator (offline, on loopback).",
+                                     epilog=f"faults (--fault, or per request in the {FAULT_HEADER} header):\n{faults}",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8123)
-    parser.add_argument("--fault", action="append", default=[], choices=sorted(FAULTS),
+    parser.add_argument("--fault", action="append", default=[], choices=sorted(FAULTS), metavar="FAULT",
                         help="inject this fault into every response (repeatable)")
     parser.add_argument("--tokens", type=int, default=12, help="completion tokens per answer")
-    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=None, help="the same seed gives the same numbers")
+    parser.add_argument("--responses-energy", action="store_true",
+                        help="report energy on /v1/responses too (the live service does not, as of 2026-08)")
+    parser.add_argument("--quiet", action="store_true", help="do not log each request on stderr")
     args = parser.parse_args(argv)
-    emulator = NeuralwattEmulator(args.host, args.port, args.fault, args.seed, args.tokens).start()
+    emulator = NeuralwattEmulator(args.host, args.port, args.fault, args.seed, args.tokens,
+                                  responses_energy=args.responses_energy,
+                                  log=None if args.quiet else sys.stderr).start()
     print(f"Neuralwatt emulator on {emulator.base_url}  (export NEURALWATT_API_BASE={emulator.base_url})", flush=True)
     try:
         threading.Event().wait()

@@ -11,6 +11,11 @@ import threading
 
 PLAN = "pro"
 ENERGY_INCLUDED_KWH = 5.0
+# The account `GET /v1/quota` describes: credits bought, and spent before the emulator started.
+TOTAL_CREDITS_USD = 100.0
+CREDITS_USED_BEFORE_USD = 25.4
+KEY_ALLOWANCE_USD = 50.0
+PERIOD_END = "2026-12-31T23:59:59Z"
 FLEX_HEARTBEATS = 3  # the live service sends one about every 10 s; the emulator sends them at once
 
 
@@ -29,6 +34,7 @@ class Sessions:
         self._lock = threading.Lock()
         self._sessions: dict = {}
         self._energy_used_kwh = 0.0
+        self._spent_usd = 0.0
 
     def turn(self, conversation: str, tokens: int) -> dict:
         with self._lock:
@@ -42,11 +48,28 @@ class Sessions:
             session["stored_through"] += tokens
             return dict(session)
 
-    def use_energy(self, kwh: float) -> float:
-        """Count a request's energy against the subscription; the kWh used so far."""
+    def use_energy(self, kwh: float, usd: float = 0.0) -> float:
+        """Count a request's energy (and its cost) against the subscription; the kWh used so far."""
         with self._lock:
             self._energy_used_kwh += kwh
+            self._spent_usd += usd
             return self._energy_used_kwh
+
+    def quota(self, subscription: bool = True) -> dict:
+        """`GET /v1/quota`, in the live service's shape."""
+        with self._lock:
+            used_kwh, spent = self._energy_used_kwh, self._spent_usd
+        used = CREDITS_USED_BEFORE_USD + spent
+        return {
+            "balance": {"credits_remaining_usd": round(TOTAL_CREDITS_USD - used, 10),
+                        "total_credits_usd": TOTAL_CREDITS_USD, "credits_used_usd": round(used, 10),
+                        "accounting_method": "energy"},
+            "usage": {"current_month": {"cost_usd": round(spent, 10)}},
+            "subscription": {"plan": PLAN, "current_period_end": PERIOD_END, "kwh_included": ENERGY_INCLUDED_KWH,
+                             "kwh_used": used_kwh, "kwh_remaining": ENERGY_INCLUDED_KWH - used_kwh}
+            if subscription else None,
+            "key": {"allowance": {"limit_usd": KEY_ALLOWANCE_USD, "spent_usd": round(spent, 10), "period": "monthly"}},
+        }
 
 
 def mcr_metrics(session: dict, prompt_tokens: int) -> dict:

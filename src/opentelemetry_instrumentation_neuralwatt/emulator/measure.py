@@ -37,6 +37,10 @@ FAULTS = {
     "many-choices": "5,000 choices in one answer (non-streaming)",
     "hostile-fields": "usage beyond int64, a model name and id with a lone surrogate (non-streaming)",
     "deep-energy": "an energy comment with a member nested 3,000 deep beside valid fields",
+    "http-400-echo": "HTTP 400 whose error message echoes the request (the prompt)",
+    "disconnect-after-energy": "the connection drops right after the energy and cost comments, before the stream ends",
+    "stall-after-energy": "the server stalls 2 s after the energy and cost comments, then drops the connection",
+    "no-subscription": "GET /v1/quota answers `subscription: null` (an account without a plan)",
 }
 
 

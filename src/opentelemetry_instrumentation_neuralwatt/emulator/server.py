@@ -66,12 +66,30 @@ class Handler(StreamWriter, BaseHTTPRequestHandler):
 
     # -- routes --
     def do_GET(self):
-        if self.path.rstrip("/") == "/v1/models":
+        path = self.path.split("?")[0].rstrip("/")
+        if path == "/v1/quota":
+            self._quota()
+        elif path == "/v1/models":
             data = [{"id": name, "object": "model", "created": CREATED, "owned_by": name.split("/")[0],
                      "max_model_len": context, "type": kind} for name, kind, context in MODELS]
             self._send_json(200, {"object": "list", "data": data})
         else:
             self._send_json(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
+
+    def _quota(self) -> None:
+        """The account's balance, subscription and key allowance; as the live service, at most one
+        request a second (a 429 with Retry-After otherwise)."""
+        emulator = self.server.emulator
+        exchange = Exchange(path="/v1/quota", request={}, faults=self._faults())
+        emulator._record(exchange)
+        if self._http_fault(exchange):
+            return
+        if not emulator._quota_allowed():
+            exchange.status = 429
+            self._send_empty(429, {"Retry-After": "1"})
+            return
+        self._send_json(200, emulator._sessions.quota(subscription="no-subscription" not in exchange.faults))
+        emulator._log(exchange)
 
     def do_POST(self):
         emulator = self.server.emulator
@@ -94,6 +112,7 @@ class Handler(StreamWriter, BaseHTTPRequestHandler):
             self._send_json(200, answer.body, exchange.response_headers)
         else:
             self._stream(exchange, answer)
+        emulator._log(exchange)
 
     def _http_fault(self, exchange: Exchange) -> bool:
         faults = exchange.faults

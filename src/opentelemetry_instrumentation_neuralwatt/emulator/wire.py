@@ -67,6 +67,8 @@ class Turn:
         exchange.response_id = f"{prefix}{emulator._next_id():06d}"
         count = int(max_tokens or emulator.completion_tokens)
         words = [_WORDS[i % len(_WORDS)] for i in range(count)]
+        if not max_tokens:  # an answer the model finished, not one cut by max_tokens, ends a sentence
+            words[-1] += "."
         prompt_tokens = tokens(prompt)
         input_name, output_name = usage_names
         exchange.usage = {input_name: prompt_tokens, output_name: len(words)}
@@ -87,8 +89,9 @@ class Turn:
         exchange.energy, exchange.cost = emulator._meter.measure(prompt_tokens, completion_tokens,
                                                                  exchange.faults, mcr)
         joules = exchange.energy.get("energy_joules") if isinstance(exchange.energy, dict) else None
-        used = emulator._sessions.use_energy(joules / 3.6e6 if isinstance(joules, float) else 0.0)
         billed = cost(prompt_tokens, completion_tokens)  # the headers state it, body or not
+        used = emulator._sessions.use_energy(joules / 3.6e6 if isinstance(joules, float) else 0.0,
+                                             billed["request_cost_usd"])
         exchange.response_headers = live.headers(model, billed, used, session)
 
     def with_energy(self, payload: dict) -> dict:

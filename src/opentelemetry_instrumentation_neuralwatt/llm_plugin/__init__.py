@@ -4,6 +4,7 @@
     llm keys set neuralwatt
     llm -m neuralwatt/openai/gpt-oss-20b "Hello"
     llm neuralwatt energy
+    llm neuralwatt quota
 
 The models (see `catalog.py`, `chat.py`) are llm's own OpenAI chat classes pointed at Neuralwatt, so
 tools, schemas, attachments and options work as for any OpenAI-compatible model.
@@ -72,6 +73,18 @@ def register_commands(cli):
             if catalog.has_vision(model):
                 details.append("vision")
             click.echo(f"neuralwatt/{model['id']}" + (f"  ({', '.join(details)})" if details else ""))
+
+    @neuralwatt.command(name="quota")
+    @click.option("--json", "as_json", is_flag=True, help="Output the API's JSON as it came")
+    def quota_command(as_json):
+        "Your Neuralwatt balance, subscription energy and key allowance (GET /v1/quota)"
+        from . import quota
+
+        try:
+            body = quota.fetch()
+        except quota.QuotaUnavailable as error:
+            raise click.ClickException(str(error)) from error
+        click.echo(json.dumps(body, indent=2) if as_json else quota.render(body))
 
     @neuralwatt.command(name="energy")
     @click.option("--since", help="Only calls since: a date (2026-11-01), a time, or an age (30m, 24h, 7d)")

@@ -30,7 +30,7 @@ def parse_since(text: str, now: datetime | None = None) -> str:
                              "nor an age (30m, 24h, 7d)") from None
         if moment.tzinfo is not None:
             moment = moment.astimezone(timezone.utc)
-    return moment.replace(tzinfo=None).isoformat()
+    return moment.replace(tzinfo=None, microsecond=0).isoformat()
 
 
 def _table(db: sqlite3.Connection) -> str | None:
@@ -67,9 +67,11 @@ def _logged(path: Path, since: str | None, model: str | None) -> list:
         if since:
             sql += " and datetime_utc >= ?"
             params.append(since)
-        if model:
-            sql += " and model = ?"
-            params.append(model)
+        if model:  # a Neuralwatt model id with or without the plugin's `neuralwatt/` prefix
+            bare = model.removeprefix("neuralwatt/")
+            names = sorted({model, bare, f"neuralwatt/{bare}"})
+            sql += f" and model in ({', '.join('?' * len(names))})"
+            params += names
         return db.execute(sql, params).fetchall()
     finally:
         db.close()
@@ -133,7 +135,18 @@ def energy_report(path: Path, since: str | None = None, model: str | None = None
 
 
 def render_json(report: dict) -> str:
-    return json.dumps(report, indent=2)
+    """The report as JSON, numbers to 6 significant digits (not 7.250399999999999)."""
+    return json.dumps(_rounded(report), indent=2)
+
+
+def _rounded(value):
+    if isinstance(value, float):
+        return float(f"{value:.6g}")
+    if isinstance(value, dict):
+        return {key: _rounded(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_rounded(item) for item in value]
+    return value
 
 
 def _cell(value, unit) -> str:
@@ -151,12 +164,15 @@ def render_table(report: dict) -> str:
     columns = ("requests", "energy", "per request", "per out token", "CO2e", "cost")
     header = f"{'model':<{width}} " + " ".join(f"{c:>13}" for c in columns)
     lines = [header, "-" * len(header)]
-    for row in [*rows, {"model": "total", **report["total"]}]:
+    every = [*rows, {"model": "total", **report["total"]}]
+    # One number of decimals for the whole cost column, so its digits line up row to row.
+    dollars = units.dollar_column([row["cost_usd"] for row in every if row["cost_usd"] is not None])
+    for row in every:
         if row["model"] == "total":
             lines.append("-" * len(header))
         cells = (str(row["requests"]), units.energy(row["joules"]), _cell(row["joules_per_request"], units.energy),
                  _cell(row["joules_per_output_token"], units.energy), _cell(row["carbon_g"], units.carbon),
-                 _cell(row["cost_usd"], units.dollars))
+                 _cell(row["cost_usd"], dollars))
         lines.append(f"{row['model']:<{width}} " + " ".join(f"{c:>13}" for c in cells))
     unmeasured = report["total"]["unmeasured"]
     if unmeasured:

@@ -37,3 +37,11 @@ def carbon(grams: float) -> str:
 
 def dollars(usd: float) -> str:
     return f"${significant(usd)}"
+
+
+def dollar_column(values: list[float]):
+    """A formatter for a column of dollar amounts: one number of decimals for all of them, enough
+    for four significant digits of the smallest non-zero one."""
+    smallest = min((abs(v) for v in values if v and math.isfinite(v)), default=1.0)
+    decimals = max(2, SIGNIFICANT - 1 - math.floor(math.log10(smallest)))
+    return lambda usd: f"${usd:.{decimals}f}"
