@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
+from urllib.parse import urlsplit
 
 import openai
 from opentelemetry.sdk.metrics import MeterProvider
@@ -31,6 +33,17 @@ DEFAULT_MODEL = "openai/gpt-oss-20b"
 PROMPT = [{"role": "user", "content": "In one sentence: why measure the energy of an LLM call?"}]
 
 
+def listening(endpoint: str) -> bool:
+    """Whether something accepts connections at the OTLP/HTTP endpoint (checked before exporting,
+    rather than after 20 s of retries and a page of connection errors)."""
+    url = urlsplit(endpoint if "://" in endpoint else f"http://{endpoint}")
+    try:
+        with socket.create_connection((url.hostname or "localhost", url.port or 4318), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
 def telemetry_providers():
     """SDK providers that keep spans and metrics in memory (to print them) and, when
     OTEL_EXPORTER_OTLP_ENDPOINT is set, export them over OTLP too."""
@@ -40,15 +53,21 @@ def telemetry_providers():
     tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
     reader = InMemoryMetricReader()
     readers = [reader]
-    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+    endpoint = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if endpoint and not listening(endpoint):
+        print(f"Nothing listens at {endpoint}: not exporting over OTLP. Start the stack "
+              "(cd examples/observability && docker compose up -d) or unset OTEL_EXPORTER_OTLP_ENDPOINT.")
+        os.environ.pop("OTEL_EXPORTER_OTLP_ENDPOINT")  # so the summary does not claim it was sent
+    elif endpoint:
         try:
             from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         except ImportError:
             print("OTEL_EXPORTER_OTLP_ENDPOINT is set: pip install opentelemetry-exporter-otlp to export there.")
         else:
-            tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-            readers.append(PeriodicExportingMetricReader(OTLPMetricExporter(), export_interval_millis=5000))
+            # A short timeout: an endpoint that stops answering costs the demo seconds, not minutes.
+            tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(timeout=5)))
+            readers.append(PeriodicExportingMetricReader(OTLPMetricExporter(timeout=5), export_interval_millis=5000))
             print(f"Exporting spans and metrics over OTLP to {os.environ['OTEL_EXPORTER_OTLP_ENDPOINT']}")
     meter_provider = MeterProvider(resource=resource, metric_readers=readers)
     return tracer_provider, meter_provider, spans, reader

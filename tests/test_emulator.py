@@ -1,10 +1,12 @@
 """The emulator speaks Neuralwatt's wire format, so demos and tests need no network."""
 
 import json
+import re
 import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import openai
 import pytest
@@ -116,3 +118,63 @@ def test_runs_from_the_command_line():
         process.terminate()
         process.wait(timeout=10)
         process.stdout.close()
+
+
+def command_line_emulator(*flags):
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "opentelemetry_instrumentation_neuralwatt.emulator", "--port", str(port), *flags],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process.stdout.readline()  # the banner: it listens
+    return process, f"http://127.0.0.1:{port}/v1"
+
+
+@pytest.mark.parametrize("quiet", [False, True], ids=["logged", "quiet"])
+def test_the_command_line_logs_each_request_unless_quiet(quiet):
+    process, base_url = command_line_emulator("--seed", "3", *(["--quiet"] if quiet else []))
+    try:
+        with openai.OpenAI(base_url=base_url, api_key="k", max_retries=0) as client:
+            list(client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True))
+    finally:
+        process.terminate()
+        _, log = process.communicate(timeout=10)
+    with NeuralwattEmulator(seed=3) as same:  # the same seed, the same joules
+        with openai.OpenAI(base_url=same.base_url, api_key="k", max_retries=0) as client:
+            list(client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True))
+        joules = same.exchanges[0].energy["energy_joules"]
+    expected = f"POST /v1/chat/completions status=200 model={MODEL} stream energy_joules={joules}"
+    assert log.splitlines() == ([] if quiet else [expected])
+
+
+def test_the_command_line_names_itself_and_its_options():
+    done = subprocess.run([sys.executable, "-m", "opentelemetry_instrumentation_neuralwatt.emulator", "--help"],
+                          capture_output=True, text=True, timeout=30)
+    assert done.stdout.startswith("usage: python -m opentelemetry_instrumentation_neuralwatt.emulator")
+    for flag in ("--responses-energy", "--quiet", "--fault FAULT", "--seed SEED"):
+        assert flag in done.stdout
+    for fault in FAULTS:
+        assert f"\n  {fault} " in done.stdout
+
+
+def test_the_readme_lists_every_fault():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    listed = set(re.findall(r"^\| `([a-z0-9-]+)` \| ", readme[readme.index("## The emulator"):], re.M))
+    assert listed == set(FAULTS)
+
+
+def test_responses_energy_from_the_command_line():
+    process, base_url = command_line_emulator("--responses-energy", "--quiet")
+    try:
+        with openai.OpenAI(base_url=base_url, api_key="k", max_retries=0) as client:
+            response = client.responses.create(model=MODEL, input="hi")
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)
+    assert response.model_extra["energy"]["energy_joules"] > 0
+
+
+def test_the_answer_is_a_finished_sentence_unless_cut_by_max_tokens(client):
+    whole = client.chat.completions.create(model=MODEL, messages=MESSAGES).choices[0]
+    cut = client.chat.completions.create(model=MODEL, messages=MESSAGES, max_tokens=4).choices[0]
+    assert whole.message.content.endswith(".") and whole.finish_reason == "stop"
+    assert cut.message.content == "Energy is measured on"

@@ -57,3 +57,18 @@ def test_demo_exports_over_otlp_when_an_endpoint_is_set():
     assert "http://localhost:16686/trace/" in output
     (energy,) = receiver.latest_points("neuralwatt.energy")
     assert energy["count"] == 4 and round(energy["sum"], 4) == round(sum(exported), 4)
+
+
+def test_demo_says_plainly_when_nothing_listens_at_the_otlp_endpoint():
+    from conftest import free_port
+
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("NEURALWATT_", "OTEL_"))}
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    environment["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint
+    done = subprocess.run([sys.executable, str(QUICKSTART)], env=environment, capture_output=True,
+                          text=True, timeout=120, check=True)
+
+    assert f"Nothing listens at {endpoint}: not exporting over OTLP." in done.stdout
+    assert "Sent over OTLP" not in done.stdout and "Exporting spans and metrics" not in done.stdout
+    assert "docker compose up -d" in done.stdout
+    assert "Connection refused" not in done.stderr and "Traceback" not in done.stderr
