@@ -1,13 +1,17 @@
 """The least any implementation of the telemetry contract can cost with the real SDK.
 
-`ContractFloor` wraps `chat.completions.create` (or anthropic's `messages.create`) and makes
-exactly the OpenTelemetry SDK calls
+`ContractFloor` wraps `chat.completions.create` (or `responses.create`, or anthropic's
+`messages.create`) and makes exactly the OpenTelemetry SDK calls
 the contract in DESIGN.md asks for on one Neuralwatt chat call: a CLIENT span started with the
 request attributes and ended with the response, energy, cost and quota attributes, and seven
 histogram records (energy, power, carbon, cost, duration, input and output tokens; two more,
 time to first chunk and per output chunk, for streams), each in the span's context. Every attribute and
 value is precomputed, so nothing is read, parsed or validated: the difference between this row
 and the bare client is the SDK's own price for the contract, whoever implements it.
+
+With anthropic's own tracing on, the call already has the SDK's span: the floor starts none and
+records the histograms only (a lower bound: the attributes an implementation sets on the SDK's
+span are not counted).
 """
 
 from __future__ import annotations
@@ -21,9 +25,10 @@ from opentelemetry.trace import SpanKind
 
 from opentelemetry_instrumentation_neuralwatt.telemetry import Telemetry
 
-# The class whose `create` is wrapped, per SDK.
-SDK_METHODS = {"openai": ("openai.resources.chat.completions", "Completions"),
-               "anthropic": ("anthropic.resources.messages.messages", "Messages")}
+# The class whose `create` is wrapped, per API.
+SDK_METHODS = {"chat": ("openai.resources.chat.completions", "Completions"),
+               "responses": ("openai.resources.responses.responses", "Responses"),
+               "messages": ("anthropic.resources.messages.messages", "Messages")}
 MODEL = "openai/gpt-oss-20b"
 REQUEST = {
     "gen_ai.operation.name": "chat", "gen_ai.provider.name": "neuralwatt",
@@ -54,9 +59,10 @@ OUTPUT_TOKENS = {**METRIC, "gen_ai.token.type": "output"}
 class ContractFloor:
     """instrument() / uninstrument(), like an instrumentor, for the benchmark's alternation."""
 
-    def __init__(self, sdk: str = "openai"):
+    def __init__(self, api: str = "chat", sdk_traces: bool = False):
         self.is_instrumented_by_opentelemetry = False
-        module, name = SDK_METHODS[sdk]
+        self._own_span = not sdk_traces
+        module, name = SDK_METHODS[api]
         self._owner = getattr(importlib.import_module(module), name)
         self._original = self._owner.__dict__["create"]
 
@@ -85,9 +91,12 @@ class ContractFloor:
             yield from stream
             finish(span, started, True)
 
+        own_span = self._own_span
+
         def wrapper(wrapped, instance, args, kwargs):
             started = time.perf_counter()
-            span = telemetry.tracer.start_span(f"chat {MODEL}", kind=SpanKind.CLIENT, attributes=REQUEST)
+            span = telemetry.tracer.start_span(f"chat {MODEL}", kind=SpanKind.CLIENT, attributes=REQUEST) \
+                if own_span else trace.get_current_span()
             result = wrapped(*args, **kwargs)
             if kwargs.get("stream"):
                 return through(result, span, started)

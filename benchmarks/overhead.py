@@ -6,10 +6,13 @@ instrumented runs alternate (swapping the SDK attributes instrument() patched, u
 and the result is the median of the per-pair ratios.
 
     python benchmarks/overhead.py --instrumentation ours-sdk --mode stream --transport mock
-    python benchmarks/overhead.py --instrumentation ours-sdk --mode stream --sdk anthropic
+    python benchmarks/overhead.py --instrumentation ours-sdk --mode stream --api responses
+    python benchmarks/overhead.py --instrumentation ours-sdk --mode json --api messages --sdk-tracing on
 
-With `--sdk anthropic` the client is `anthropic` on `/v1/messages` (canned bytes only), with its
-own tracing left as it ships: on, but on the global tracer provider, which is a no-op here.
+`--api` picks the path (canned bytes for every one; loopback HTTP for chat only): openai chat
+completions, the openai Responses API, or anthropic Messages on `/v1/messages`. For Messages,
+`--sdk-tracing on` gives the anthropic client its own tracing on the same SDK tracer provider (so
+its span is the one we enrich), `off` switches it off (`open_telemetry=False`: the call gets ours).
 """
 
 from __future__ import annotations
@@ -57,13 +60,44 @@ def canned_json() -> bytes:
             % (MODEL, ENERGY, COST)).encode()
 
 
-def mock_client(chunks: int):
+def canned_responses_stream(chunks: int) -> bytes:
+    """The Responses API stream: created, the text deltas, completed (with usage), then energy and cost."""
+    def event(name, data):
+        return f"event: {name}\ndata: {json.dumps({'type': name, **data})}\n\n"
+
+    response = {"id": "resp_1", "object": "response", "created_at": 1, "model": MODEL, "status": "in_progress",
+                "output": [], "parallel_tool_calls": True, "tool_choice": "auto", "tools": []}
+    done = {**response, "status": "completed", "usage": {
+        "input_tokens": 3, "output_tokens": chunks, "total_tokens": chunks + 3,
+        "input_tokens_details": {"cached_tokens": 0}, "output_tokens_details": {"reasoning_tokens": 0}}}
+    lines = [event("response.created", {"response": response, "sequence_number": 0})]
+    lines += [event("response.output_text.delta", {"item_id": "msg_1", "output_index": 0, "content_index": 0,
+                                                    "delta": f"tok{i} ", "logprobs": [], "sequence_number": i + 1})
+              for i in range(chunks)]
+    lines += [event("response.completed", {"response": done, "sequence_number": chunks + 1}),
+              f": energy {ENERGY}\n: cost {COST}\n"]
+    return "".join(lines).encode()
+
+
+def canned_response() -> bytes:
+    return json.dumps({
+        "id": "resp_1", "object": "response", "created_at": 1, "model": MODEL, "status": "completed",
+        "output": [{"id": "msg_1", "type": "message", "role": "assistant", "status": "completed",
+                    "content": [{"type": "output_text", "text": "A short answer.", "annotations": []}]}],
+        "parallel_tool_calls": True, "tool_choice": "auto", "tools": [],
+        "usage": {"input_tokens": 3, "output_tokens": 4, "total_tokens": 7,
+                  "input_tokens_details": {"cached_tokens": 0}, "output_tokens_details": {"reasoning_tokens": 0}},
+        "energy": json.loads(ENERGY), "cost": json.loads(COST)}).encode()
+
+
+def mock_client(chunks: int, api: str = "chat"):
     """A real openai client whose transport answers with canned Neuralwatt bytes (no network)."""
     import importlib
 
     # openai 3.x runs on httpx2, 1.x and 2.x on httpx (httpx2 may be there too, for anthropic).
     httpx = importlib.import_module("httpx2" if int(openai.__version__.split(".")[0]) >= 3 else "httpx")
-    stream_body, json_body = canned_stream(chunks), canned_json()
+    stream_body, json_body = ((canned_responses_stream(chunks), canned_response()) if api == "responses"
+                              else (canned_stream(chunks), canned_json()))
 
     def answer(request):
         if b'"stream":true' in request.content:
@@ -99,7 +133,7 @@ def canned_message() -> bytes:
             '"usage":{"input_tokens":3,"output_tokens":4},"energy":%s,"cost":%s}' % (MODEL, ENERGY, COST)).encode()
 
 
-def mock_anthropic_client(chunks: int):
+def mock_anthropic_client(chunks: int, tracing=False):
     import anthropic
     import httpx2
 
@@ -110,7 +144,7 @@ def mock_anthropic_client(chunks: int):
             return httpx2.Response(200, content=stream_body, headers={"content-type": "text/event-stream", **LIVE_HEADERS})
         return httpx2.Response(200, content=json_body, headers={"content-type": "application/json", **LIVE_HEADERS})
 
-    return anthropic.Anthropic(base_url=NEURALWATT[:-3], api_key="k", max_retries=0,
+    return anthropic.Anthropic(base_url=NEURALWATT[:-3], api_key="k", max_retries=0, open_telemetry=tracing,
                                http_client=httpx2.Client(transport=httpx2.MockTransport(answer)))
 
 
@@ -131,7 +165,7 @@ def sdk_providers(batch: bool = True):
     return {"tracer_provider": tracer_provider, "meter_provider": MeterProvider(metric_readers=[InMemoryMetricReader()])}
 
 
-def instrumentor(name: str, hosts: list, sdk: str = "openai"):
+def instrumentor(name: str, hosts: list, api: str = "chat", sdk_tracing: bool = False):
     """(instrumentor, instrument() kwargs) for a name; peers in their default configuration."""
     if name == "ours-noop":
         from opentelemetry.metrics import NoOpMeterProvider
@@ -145,7 +179,7 @@ def instrumentor(name: str, hosts: list, sdk: str = "openai"):
         return NeuralwattInstrumentor(), {**sdk_providers(), "hosts": hosts}
     if name == "contract-floor":
         from contract_floor import ContractFloor
-        return ContractFloor(sdk), sdk_providers()
+        return ContractFloor(api, sdk_tracing), sdk_providers()
     if name == "genai-openai":
         from opentelemetry.instrumentation.genai.openai import OpenAIInstrumentor
     elif name == "openllmetry":
@@ -157,7 +191,17 @@ def instrumentor(name: str, hosts: list, sdk: str = "openai"):
     return OpenAIInstrumentor(), sdk_providers()
 
 
-def workload(client, mode: str, batch: int):
+def workload(client, mode: str, batch: int, api: str = "chat"):
+    if api == "responses":
+        if mode == "stream":
+            def run():
+                for _ in client.responses.create(model=MODEL, input="benchmark", stream=True):
+                    pass
+        else:
+            def run():
+                for _ in range(batch):
+                    client.responses.create(model=MODEL, input="benchmark", max_output_tokens=16)
+        return run
     if hasattr(client, "messages"):  # anthropic
         if mode == "stream":
             def run():
@@ -248,15 +292,16 @@ class PatchSwitch:
 
 
 def measure(args) -> dict:
-    if args.sdk == "anthropic":
-        client, hosts = mock_anthropic_client(args.chunks), []
+    made, options = instrumentor(args.instrumentation, [], args.api, args.sdk_tracing == "on")
+    if args.api == "messages":
+        tracing = {"tracer_provider": options["tracer_provider"]} if args.sdk_tracing == "on" else False
+        client = mock_anthropic_client(args.chunks, tracing)
     elif args.transport == "mock":
-        client, hosts = mock_client(args.chunks), []
+        client = mock_client(args.chunks, args.api)
     else:
         client = openai.OpenAI(base_url=args.base_url, api_key="k", max_retries=0)
-        hosts = [args.base_url]
-    made, options = instrumentor(args.instrumentation, hosts, args.sdk)
-    run = workload(client, args.mode, args.batch)
+        options = {**options, "hosts": [args.base_url]} if "hosts" in options else options
+    run = workload(client, args.mode, args.batch, args.api)
     switch = PatchSwitch(made, options, run)
     set_state = switch.set_state
 
@@ -275,7 +320,8 @@ def measure(args) -> dict:
     restores = switch.uninstrument_restores_sdk()
     per_request = 1 if args.mode == "stream" else args.batch
     return {
-        "instrumentation": args.instrumentation, "mode": args.mode, "transport": args.transport, "sdk": args.sdk,
+        "instrumentation": args.instrumentation, "mode": args.mode, "transport": args.transport, "api": args.api,
+        "sdk_tracing": args.sdk_tracing,
         "openai": openai.__version__, "pairs": args.pairs, "uninstrument_restores_sdk": restores,
         "median_ratio": statistics.median(ratios), "ratios": ratios,
         "quartiles": statistics.quantiles(ratios, n=4)[::2],  # the middle half of the pair ratios
@@ -291,8 +337,10 @@ def main():
                                  "openinference"])
     parser.add_argument("--mode", choices=["stream", "json"], required=True)
     parser.add_argument("--transport", choices=["mock", "emulator"], default="mock")
-    parser.add_argument("--sdk", choices=["openai", "anthropic"], default="openai",
-                        help="the client: openai chat completions, or anthropic Messages (mock transport)")
+    parser.add_argument("--api", choices=["chat", "responses", "messages"], default="chat",
+                        help="openai chat completions, the openai Responses API, or anthropic Messages")
+    parser.add_argument("--sdk-tracing", choices=["on", "off"], default="off",
+                        help="anthropic's own tracing (--api messages): on, on the benchmark's tracer provider")
     parser.add_argument("--base-url", help="the emulator's base URL (with --transport emulator)")
     parser.add_argument("--pairs", type=int, default=21)
     parser.add_argument("--chunks", type=int, default=1000, help="chunks per stream (mock transport)")

@@ -56,13 +56,14 @@ def peer_python(name: str, openai_version: str) -> Path:
 
 
 def run_overhead(python: Path, instrumentation: str, mode: str, transport: str, base_url: str, pairs: int,
-                 processes: int) -> dict:
+                 processes: int, extra: tuple = ()) -> dict:
     """Pair ratios from several processes, pooled: a process's code layout alone moves its CPU
     times by a few percent, so one process is one sample of that too."""
     command = [str(python), str(HERE / "overhead.py"), "--instrumentation", instrumentation, "--mode", mode,
                "--transport", transport, "--pairs", str(pairs)]
     if transport == "emulator":
         command += ["--base-url", base_url, "--batch", "20"]
+    command += list(extra)
     runs = []
     for _ in range(processes):
         result = subprocess.run(command, capture_output=True, text=True, cwd=HERE)
@@ -102,13 +103,57 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+# Every path, beside its own contract floor: (label, overhead.py arguments, mode, rule beyond the floor).
+PATHS = [
+    ("openai chat, streaming", ("--api", "chat"), "stream", 0.03),
+    ("openai chat, whole", ("--api", "chat"), "json", 0.05),
+    ("openai Responses, streaming", ("--api", "responses"), "stream", 0.03),
+    ("openai Responses, whole", ("--api", "responses"), "json", 0.05),
+    ("anthropic Messages, streaming, its tracing off", ("--api", "messages", "--sdk-tracing", "off"), "stream", 0.03),
+    ("anthropic Messages, whole, its tracing off", ("--api", "messages", "--sdk-tracing", "off"), "json", 0.05),
+    ("anthropic Messages, streaming, its tracing on", ("--api", "messages", "--sdk-tracing", "on"), "stream", 0.03),
+    ("anthropic Messages, whole, its tracing on", ("--api", "messages", "--sdk-tracing", "on"), "json", 0.05),
+]
+OWN_CODE_RULE = {"stream": 1.03, "json": 1.05}
+
+
+def paths_table(pairs: int, processes: int, quick: bool) -> str:
+    """Every path: our own code (no-op providers), ours with the SDK and the contract floor, each
+    against the bare client in the same process, and what we add beyond the floor, with the rules."""
+    extra = ("--chunks", "50", "--batch", "5") if quick else ()
+    rows = ["| path | own code, no-op providers (rule) | with the SDK | contract floor | beyond the floor (rule) |",
+            "|---|---|---|---|---|"]
+    for label, arguments, mode, rule in PATHS:
+        found = {name: run_overhead(Path(sys.executable), name, mode, "mock", "", pairs, processes,
+                                    arguments + extra)
+                 for name in ("ours-noop", "ours-sdk", "contract-floor")}
+        if any("error" in result for result in found.values()):
+            rows.append(f"| {label} | failed: " + "; ".join(r.get("error", "")[:60] for r in found.values()) + " |")
+            continue
+        noop, sdk, floor = (found[n]["median_ratio"] for n in ("ours-noop", "ours-sdk", "contract-floor"))
+        beyond = sdk - floor
+        rows.append(f"| {label} | {noop:.3f}x ({OWN_CODE_RULE[mode]:.2f}) | {sdk:.3f}x | {floor:.3f}x | "
+                    f"{beyond:+.3f} (+{rule:.2f}){'' if beyond <= rule else ' over'} |")
+        print(label, json.dumps({n: r["median_ratio"] for n, r in found.items()}), file=sys.stderr)
+    return "\n".join(rows)
+
+
 def main():
     parser = argparse.ArgumentParser(description="Overhead against the bare openai client, and the peers'.")
     parser.add_argument("--pairs", type=int, default=15, help="alternating pairs per process")
     parser.add_argument("--processes", type=int, default=3, help="processes per measurement")
     parser.add_argument("--skip-peers", action="store_true")
     parser.add_argument("--skip-callgrind", action="store_true")
+    parser.add_argument("--paths-only", action="store_true", help="only the table of every path against its floor")
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke run (CI): every path once, tiny workloads, nothing else; no figure to quote")
     args = parser.parse_args()
+    if args.quick or args.paths_only:
+        pairs, processes = (2, 1) if args.quick else (args.pairs, args.processes)
+        print(f"\nEvery path beside its contract floor ({processes} processes x {pairs} alternating pairs, "
+              "median of the pair ratios, client CPU time, canned bytes):\n")
+        print(paths_table(pairs, processes, args.quick))
+        return
 
     import openai
 
