@@ -54,70 +54,8 @@ def hook_decoder(decoder: Any) -> None:
         if decode is None or getattr(decode, "_self_wrapper", None) is decode_hook:
             return
         decoder.decode = wrapt.FunctionWrapper(decode, decode_hook)
-        _keep_tail_on_failure(decoder)
     except Exception:  # a decoder that refuses attributes keeps working without us
         logger.debug("neuralwatt: could not hook an SSE decoder", exc_info=True)
-
-
-def _keep_tail_on_failure(decoder: Any) -> None:
-    """Decoders that cut the body into events before decoding lines (anthropic's, openai's before
-    3.x) hold the lines after the last blank line until the next one comes: a trailing `: energy`
-    is received but not decoded when the connection then fails. Their chunker is given bytes that
-    remember that tail, and on a failure its comment lines go through `decode` before the error
-    goes on, so a stream that fails after its energy arrived keeps it."""
-    chunks, achunks = getattr(decoder, "_iter_chunks", None), getattr(decoder, "_aiter_chunks", None)
-    if chunks is not None:
-        decoder._iter_chunks = lambda iterator: chunks(_tail_kept(decoder, iterator))
-    if achunks is not None:
-        decoder._aiter_chunks = lambda iterator: achunks(_atail_kept(decoder, iterator))
-
-
-_BLANK_LINE = (b"\n\n", b"\r\n\r\n", b"\r\r")
-
-
-def _cut(tail: list, chunk: bytes) -> None:
-    """The bytes after the last blank line seen (pieces; a blank line split across reads keeps a
-    little more, which does no harm: only comment lines are read from it)."""
-    end = max(chunk.rfind(mark) + len(mark) if mark in chunk else -1 for mark in _BLANK_LINE)
-    if end >= 0:
-        tail[:] = [chunk[end:]]
-    elif len(tail) < 1024:
-        tail.append(chunk)
-
-
-def _salvage(decoder: Any, tail: list) -> None:
-    try:
-        for line in b"".join(tail)[-MAX_PAYLOAD_CHARS * 4:].splitlines(keepends=True):
-            if line.startswith(b":") and line.endswith((b"\n", b"\r")):
-                decoder.decode(line.rstrip(b"\r\n").decode("utf-8", "replace"))
-    except Exception:
-        logger.debug("neuralwatt: could not read what came before a failure", exc_info=True)
-
-
-def _tail_kept(decoder: Any, iterator: Any):
-    tail: list = []
-    try:
-        for chunk in iterator:
-            _cut(tail, chunk)
-            yield chunk
-    except GeneratorExit:
-        raise
-    except BaseException:
-        _salvage(decoder, tail)
-        raise
-
-
-async def _atail_kept(decoder: Any, iterator: Any):
-    tail: list = []
-    try:
-        async for chunk in iterator:
-            _cut(tail, chunk)
-            yield chunk
-    except GeneratorExit:
-        raise
-    except BaseException:
-        _salvage(decoder, tail)
-        raise
 
 
 def decode_hook(wrapped, decoder, args, kwargs):
@@ -125,7 +63,7 @@ def decode_hook(wrapped, decoder, args, kwargs):
     # (once per event, not per line) one look at the event's name.
     try:
         if args[0][:1] == ":":
-            _remember_comment(decoder, args[0])
+            remember_comment(decoder, args[0])
     except Exception:  # never let capture break decoding
         logger.debug("neuralwatt: SSE capture failed", exc_info=True)
     event = wrapped(*args, **kwargs)
@@ -143,7 +81,7 @@ def _remember(decoder: Any, name: str, item: Any) -> None:
         kept.append(item)
 
 
-def _remember_comment(decoder: Any, line: str) -> None:
+def remember_comment(decoder: Any, line: str) -> None:
     body = line[1:].lstrip()
     for keyword, name in _COMMENTS:
         if body.startswith(keyword):
@@ -161,15 +99,19 @@ def _remember_comment(decoder: Any, line: str) -> None:
 def _status_frame(decoder: Any, event: Any) -> Any:
     """Keep an MCR status frame for the span; hide it from the user when asked to."""
     try:
-        kept = getattr(decoder, MCR_STATUS, None)
-        if kept is None:
-            kept = []
-            setattr(decoder, MCR_STATUS, kept)
-        if len(kept) < MAX_STATUS_FRAMES:
-            kept.append(event.data[:MAX_PAYLOAD_CHARS])
+        remember_status(decoder, event.data)
     except Exception:
         logger.debug("neuralwatt: could not keep an MCR status frame", exc_info=True)
     return None if options.hide_mcr_status else event
+
+
+def remember_status(decoder: Any, data: str) -> None:
+    kept = getattr(decoder, MCR_STATUS, None)
+    if kept is None:
+        kept = []
+        setattr(decoder, MCR_STATUS, kept)
+    if len(kept) < MAX_STATUS_FRAMES:
+        kept.append(data[:MAX_PAYLOAD_CHARS])
 
 
 def captured_all(decoder: Any, data_energy: Any = None, data_cost: Any = None,
