@@ -117,25 +117,27 @@ PATHS = [
 OWN_CODE_RULE = {"stream": 1.03, "json": 1.05}
 
 
-def paths_table(pairs: int, processes: int, quick: bool) -> str:
+def paths_table(pairs: int, processes: int, quick: bool) -> tuple[str, bool]:
     """Every path: our own code (no-op providers), ours with the SDK and the contract floor, each
     against the bare client in the same process, and what we add beyond the floor, with the rules."""
     extra = ("--chunks", "50", "--batch", "5") if quick else ()
     rows = ["| path | own code, no-op providers (rule) | with the SDK | contract floor | beyond the floor (rule) |",
             "|---|---|---|---|---|"]
+    ran = True
     for label, arguments, mode, rule in PATHS:
         found = {name: run_overhead(Path(sys.executable), name, mode, "mock", "", pairs, processes,
                                     arguments + extra)
                  for name in ("ours-noop", "ours-sdk", "contract-floor")}
         if any("error" in result for result in found.values()):
             rows.append(f"| {label} | failed: " + "; ".join(r.get("error", "")[:60] for r in found.values()) + " |")
+            ran = False
             continue
         noop, sdk, floor = (found[n]["median_ratio"] for n in ("ours-noop", "ours-sdk", "contract-floor"))
         beyond = sdk - floor
         rows.append(f"| {label} | {noop:.3f}x ({OWN_CODE_RULE[mode]:.2f}) | {sdk:.3f}x | {floor:.3f}x | "
                     f"{beyond:+.3f} (+{rule:.2f}){'' if beyond <= rule else ' over'} |")
         print(label, json.dumps({n: r["median_ratio"] for n, r in found.items()}), file=sys.stderr)
-    return "\n".join(rows)
+    return "\n".join(rows), ran
 
 
 def main():
@@ -152,7 +154,10 @@ def main():
         pairs, processes = (2, 1) if args.quick else (args.pairs, args.processes)
         print(f"\nEvery path beside its contract floor ({processes} processes x {pairs} alternating pairs, "
               "median of the pair ratios, client CPU time, canned bytes):\n")
-        print(paths_table(pairs, processes, args.quick))
+        table, ran = paths_table(pairs, processes, args.quick)
+        print(table)
+        if not ran:
+            raise SystemExit("a benchmark path failed to run")
         return
 
     import openai

@@ -8,6 +8,9 @@ if ! command -v valgrind >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   apt-get update -qq && apt-get install -y -qq --no-install-recommends valgrind >/dev/null
 fi
 python3 -m venv .venv
-.venv/bin/python -m pip install --quiet -e ".[demo,llm]"
-.venv/bin/python benchmarks/run.py "$@"
+.venv/bin/python -m pip install --quiet -e ".[demo,llm,anthropic]"
+.venv/bin/python benchmarks/run.py --paths-only     # every path (chat, Responses, Messages) beside its contract floor
+.venv/bin/python benchmarks/run.py "$@"             # openai chat against the peers, instructions, memory
+.venv/bin/python benchmarks/scaling.py               # n and 4n on large and hostile inputs
+(cd benchmarks && ../.venv/bin/python options_cost.py)   # roll-up, tenants and measure(): off and on
 exec .venv/bin/python benchmarks/llm_startup.py
