@@ -12,28 +12,16 @@ keys present, inside a `measure()` block).
 
 from __future__ import annotations
 
-import gc
 import json
 import statistics
-import time
 import timeit
 
-from opentelemetry import baggage, context
+from opentelemetry import baggage, context, trace
 from overhead import MESSAGES, MODEL, mock_client, sdk_providers
+from overhead import cpu_seconds as cpu
 
 from opentelemetry_instrumentation_neuralwatt import NeuralwattInstrumentor, collect, measure
 from opentelemetry_instrumentation_neuralwatt.calls import state
-
-
-def cpu(run) -> float:
-    gc.collect()
-    gc.disable()
-    try:
-        start = time.process_time()
-        run()
-        return time.process_time() - start
-    finally:
-        gc.enable()
 
 
 def main() -> None:
@@ -55,15 +43,10 @@ def main() -> None:
     def with_options_on():
         token = context.attach(on_context)
         try:
-            with measure(), parent_span():
+            with measure(), trace.use_span(parent, end_on_exit=False):
                 calls()
         finally:
             context.detach(token)
-
-    from opentelemetry import trace
-
-    def parent_span():
-        return trace.use_span(parent, end_on_exit=False)
 
     instrumentor.instrument(**off)
     telemetry = state.telemetry
