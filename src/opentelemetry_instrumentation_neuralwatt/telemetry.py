@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import time
 from typing import Any
 
@@ -17,32 +16,23 @@ from opentelemetry.semconv.attributes import error_attributes, server_attributes
 from opentelemetry.semconv.schemas import Schemas
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from . import content, foreign, livewire, sse
+from . import foreign, livewire
 from .energy import Measurement
 from .instruments import Instruments
 from .payload import clean_text
+from .span_attributes import count, describe, live_wire, response_attributes
 from .version import __version__
 
 logger = logging.getLogger(__name__)
 
 PROVIDER = "neuralwatt"
-ENERGY_REPORT_EVENT = "neuralwatt.energy.report"
 # Which API shape a call used (chat completions, responses, messages): operation names alone
 # do not tell them apart, and the dashboard groups by it.
 API_ATTRIBUTE = "neuralwatt.api"
-CACHE_READ_TOKENS = GenAI.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS
-# Renamed from gen_ai.usage.cache_creation.input_tokens in the GenAI conventions; semantic-conventions
-# releases up to 0.66b2 still name only the old attribute.
-CACHE_WRITE_TOKENS = getattr(GenAI, "GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS", "gen_ai.usage.cache_write.input_tokens")
-REASONING_TOKENS = GenAI.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS
 TIME_TO_FIRST_CHUNK = GenAI.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK
 # The newest schema that opentelemetry-semantic-conventions 0.63b0 (our floor, the first release
 # naming everything we emit) provides.
 SCHEMA_URL = Schemas.V1_41_1.value
-
-def _count(value: Any) -> bool:
-    return type(value) is int and 0 <= value < 2**63
-
 
 class Telemetry:
     def __init__(self, tracer_provider=None, meter_provider=None, capture_content: bool = False):
@@ -117,7 +107,7 @@ class Telemetry:
             # helper's (`messages.stream(output_format=...)` raising), so an SDK span gets ours too.
             if error is not None and call.adopted != foreign.GENAI:
                 attributes[error_attributes.ERROR_TYPE] = type(error).__qualname__
-                span.set_status(Status(StatusCode.ERROR, self.describe(error, call.secret)))
+                span.set_status(Status(StatusCode.ERROR, describe(error, call.secret, self.capture_content)))
             if call.adopted == foreign.GENAI:
                 self._enrich_genai(call, span, attributes)
             else:
@@ -127,22 +117,6 @@ class Telemetry:
             self.rollup.add(span, found)
         if not call.adopted:
             span.end()
-
-    def describe(self, error: BaseException, secret: str | None) -> str:
-        """An error span's status description, bounded. Without content capture: the exception's
-        class, HTTP status and error code only, since a server's message may echo the request (the
-        user's prompt) or the key. With it: the message too. The client's key never, whatever its
-        shape, nor anything shaped like a key or bearer token."""
-        text = type(error).__qualname__
-        status = getattr(error, "status_code", None)
-        if type(status) is int:
-            text += f": HTTP {status}"
-        code = getattr(error, "code", None)
-        if isinstance(code, str) and _CODE.fullmatch(code):
-            text += f" ({code})"
-        if self.capture_content:
-            text += f": {error}"
-        return scrub(text, secret)[:MAX_DESCRIPTION]
 
     @staticmethod
     def _enrich_genai(call, span, attributes: dict) -> None:
@@ -168,9 +142,9 @@ class Telemetry:
         metrics.duration.record(elapsed, metric_attributes, context)
         if error is not None:
             return
-        for token_type, count in (("input", call.input_tokens), ("output", call.output_tokens)):
-            if _count(count):
-                metrics.token_usage.record(count, {**metric_attributes, GenAI.GEN_AI_TOKEN_TYPE: token_type}, context)
+        for token_type, number in (("input", call.input_tokens), ("output", call.output_tokens)):
+            if count(number):
+                metrics.token_usage.record(number, {**metric_attributes, GenAI.GEN_AI_TOKEN_TYPE: token_type}, context)
         if first_chunk is not None:
             metrics.time_to_first_chunk.record(first_chunk, metric_attributes, context)
             if call.output_chunks:
@@ -186,24 +160,6 @@ class Telemetry:
             allowance = body if body is not None else allowance
         if allowance is not None:
             self.instruments.allowance_remaining[host] = allowance
-
-
-# API keys and bearer tokens a server may echo in an error message never reach a span.
-_SECRET = re.compile(
-    r"(sk-[A-Za-z0-9_\-]{6,}"  # OpenAI-style keys
-    r"|(?i:bearer)\s+[A-Za-z0-9._~+/\-]+=*"  # Authorization values
-    r"|(?i:api[_-]?key)[\"']?\s*[:=]\s*[\"']?[^\s\"',}]+)"  # api_key=..., "apiKey": "..."
-)
-
-
-_CODE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
-MAX_DESCRIPTION = 512
-
-
-def scrub(text: str, secret: str | None = None) -> str:
-    if secret:
-        text = text.replace(secret, "[redacted]")
-    return _SECRET.sub("[redacted]", text)
 
 
 _warned: set = set()
@@ -223,50 +179,3 @@ def _warn_if_neuralwatt(call, found: Measurement | None) -> None:
         "so its calls get no span (their energy still reaches the metrics). List it with "
         "NeuralwattInstrumentor().instrument(hosts=[%r]) or OTEL_INSTRUMENTATION_NEURALWATT_HOSTS=%s",
         where, where, where)
-
-
-def live_wire(call, span, attributes: dict) -> None:
-    """MCR session data, service tier, MCR status frames and repeated energy reports (the events
-    only when there is a span to put them on)."""
-    decoder = call.decoder
-    if call.service_tier is not None and isinstance(call.service_tier, str):
-        attributes[livewire.SERVICE_TIER] = call.service_tier[:livewire.MAX_TEXT]
-    sessions = getattr(decoder, sse.MCR_SESSION, None) if decoder is not None else None
-    if sessions:
-        attributes.update(livewire.session_attributes(sessions[-1]))
-    if call.data_mcr is not None:
-        attributes.update(livewire.session_attributes(call.data_mcr))
-    statuses = getattr(decoder, sse.MCR_STATUS, None) if decoder is not None else None
-    if statuses:
-        attributes[livewire.STATUS_EVENTS] = len(statuses)
-        if span is not None:
-            for text in statuses:
-                span.add_event(livewire.STATUS_EVENT, livewire.status_event(text))
-    if len(call.reports) > 1 and span is not None:
-        for report in call.reports:
-            span.add_event(ENERGY_REPORT_EVENT, dict(report.attributes))
-
-
-def response_attributes(call) -> dict:
-    attributes: dict[str, Any] = {}
-    for attribute, value in ((GenAI.GEN_AI_RESPONSE_MODEL, call.response_model),
-                             (GenAI.GEN_AI_RESPONSE_ID, call.response_id)):
-        value = clean_text(value)
-        if value:
-            attributes[attribute] = value
-    if call.finish_reasons:
-        attributes[GenAI.GEN_AI_RESPONSE_FINISH_REASONS] = [clean_text(str(r)) or "" for r in call.finish_reasons]
-    for attribute, count in (
-        (GenAI.GEN_AI_USAGE_INPUT_TOKENS, call.input_tokens),
-        (GenAI.GEN_AI_USAGE_OUTPUT_TOKENS, call.output_tokens),
-        (CACHE_READ_TOKENS, call.cache_read_tokens),
-        (CACHE_WRITE_TOKENS, call.cache_write_tokens),
-        (REASONING_TOKENS, call.reasoning_tokens),
-    ):
-        if _count(count):
-            attributes[attribute] = count
-    if call.output_text or call.output_tools:
-        output = content.output_messages(call)
-        if output is not None:
-            attributes[content.OUTPUT] = output
-    return attributes

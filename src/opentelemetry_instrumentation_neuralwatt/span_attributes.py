@@ -1,0 +1,107 @@
+"""What a finished call puts on its span besides the energy: the response's GenAI attributes, the
+live wire's (MCR sessions, service tier, status frames, repeated energy reports), and an error's
+status description, with no secret and, unless content is captured, no content in it."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GenAI
+
+from . import content, livewire, sse
+from .payload import clean_text
+
+ENERGY_REPORT_EVENT = "neuralwatt.energy.report"
+CACHE_READ_TOKENS = GenAI.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS
+# Renamed from gen_ai.usage.cache_creation.input_tokens in the GenAI conventions; semantic-conventions
+# releases up to 0.66b2 still name only the old attribute.
+CACHE_WRITE_TOKENS = getattr(GenAI, "GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS", "gen_ai.usage.cache_write.input_tokens")
+REASONING_TOKENS = GenAI.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS
+
+
+def count(value: Any) -> bool:
+    """A token count an attribute or a histogram can take."""
+    return type(value) is int and 0 <= value < 2**63
+
+
+# API keys and bearer tokens a server may echo in an error message never reach a span.
+_SECRET = re.compile(
+    r"(sk-[A-Za-z0-9_\-]{6,}"  # OpenAI-style keys
+    r"|(?i:bearer)\s+[A-Za-z0-9._~+/\-]+=*"  # Authorization values
+    r"|(?i:api[_-]?key)[\"']?\s*[:=]\s*[\"']?[^\s\"',}]+)"  # api_key=..., "apiKey": "..."
+)
+
+
+_CODE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+MAX_DESCRIPTION = 512
+
+
+def scrub(text: str, secret: str | None = None) -> str:
+    if secret:
+        text = text.replace(secret, "[redacted]")
+    return _SECRET.sub("[redacted]", text)
+
+
+def describe(error: BaseException, secret: str | None, capture_content: bool) -> str:
+    """An error span's status description, bounded. Without content capture: the exception's
+    class, HTTP status and error code only, since a server's message may echo the request (the
+    user's prompt) or the key. With it: the message too. The client's key never, whatever its
+    shape, nor anything shaped like a key or bearer token."""
+    text = type(error).__qualname__
+    status = getattr(error, "status_code", None)
+    if type(status) is int:
+        text += f": HTTP {status}"
+    code = getattr(error, "code", None)
+    if isinstance(code, str) and _CODE.fullmatch(code):
+        text += f" ({code})"
+    if capture_content:
+        text += f": {error}"
+    return scrub(text, secret)[:MAX_DESCRIPTION]
+
+
+def live_wire(call, span, attributes: dict) -> None:
+    """MCR session data, service tier, MCR status frames and repeated energy reports (the events
+    only when there is a span to put them on)."""
+    decoder = call.decoder
+    if call.service_tier is not None and isinstance(call.service_tier, str):
+        attributes[livewire.SERVICE_TIER] = call.service_tier[:livewire.MAX_TEXT]
+    sessions = getattr(decoder, sse.MCR_SESSION, None) if decoder is not None else None
+    if sessions:
+        attributes.update(livewire.session_attributes(sessions[-1]))
+    if call.data_mcr is not None:
+        attributes.update(livewire.session_attributes(call.data_mcr))
+    statuses = getattr(decoder, sse.MCR_STATUS, None) if decoder is not None else None
+    if statuses:
+        attributes[livewire.STATUS_EVENTS] = len(statuses)
+        if span is not None:
+            for text in statuses:
+                span.add_event(livewire.STATUS_EVENT, livewire.status_event(text))
+    if len(call.reports) > 1 and span is not None:
+        for report in call.reports:
+            span.add_event(ENERGY_REPORT_EVENT, dict(report.attributes))
+
+
+def response_attributes(call) -> dict:
+    attributes: dict[str, Any] = {}
+    for attribute, value in ((GenAI.GEN_AI_RESPONSE_MODEL, call.response_model),
+                             (GenAI.GEN_AI_RESPONSE_ID, call.response_id)):
+        value = clean_text(value)
+        if value:
+            attributes[attribute] = value
+    if call.finish_reasons:
+        attributes[GenAI.GEN_AI_RESPONSE_FINISH_REASONS] = [clean_text(str(r)) or "" for r in call.finish_reasons]
+    for attribute, number in (
+        (GenAI.GEN_AI_USAGE_INPUT_TOKENS, call.input_tokens),
+        (GenAI.GEN_AI_USAGE_OUTPUT_TOKENS, call.output_tokens),
+        (CACHE_READ_TOKENS, call.cache_read_tokens),
+        (CACHE_WRITE_TOKENS, call.cache_write_tokens),
+        (REASONING_TOKENS, call.reasoning_tokens),
+    ):
+        if count(number):
+            attributes[attribute] = number
+    if call.output_text or call.output_tools:
+        output = content.output_messages(call)
+        if output is not None:
+            attributes[content.OUTPUT] = output
+    return attributes
