@@ -4,6 +4,7 @@ the exact joules the server sent, and the user's result or exception is unchange
 
 import asyncio
 import copy
+import time
 
 import anthropic
 import httpx2
@@ -15,6 +16,7 @@ from conftest import (
     MESSAGES,
     MODEL,
     TIMEOUT_ERRORS,
+    assert_valid_attributes,
     collect_garbage,
     energy_attributes,
     faults,
@@ -264,15 +266,15 @@ def test_an_anthropic_streaming_response_with_sdk_tracing_puts_the_energy_on_its
 # -- a stream helper that raises on an answer that does not validate --
 
 def assert_one_error_span(telemetry, emulator, raised):
-    """One span, ERROR with the helper's exception, the response it came from; energy only as sent
-    (the user's exception is not held to read the rest of the body, so it may not have come yet)."""
+    """One span, ERROR with the helper's exception, the response it came from and the exact joules:
+    the energy comes right after the last event, and the rest of the body is read (bounded) first."""
     (span,) = telemetry.spans()
     (exchange,) = emulator.exchanges
     assert span.status.status_code is StatusCode.ERROR
     assert span.attributes["error.type"] == raised.type.__qualname__
     assert span.attributes["gen_ai.response.id"] == exchange.response_id
-    if "neuralwatt.energy.joules" in span.attributes:
-        assert neuralwatt_attributes(span) == energy_attributes(exchange.energy, exchange.cost)
+    assert neuralwatt_attributes(span) == energy_attributes(exchange.energy, exchange.cost)
+    assert telemetry.total("neuralwatt.energy") == exchange.energy["energy_joules"]
 
 
 def test_a_chat_stream_helper_failing_validation_is_an_error(telemetry, client, emulator):
@@ -288,6 +290,30 @@ async def test_an_async_chat_stream_helper_failing_validation_is_an_error(teleme
         async with helpers(aclient).stream(model=MODEL, messages=MESSAGES, response_format=Verdict) as stream:
             async for _ in stream:
                 pass
+    assert_one_error_span(telemetry, emulator, raised)
+
+
+def test_a_failing_stream_helper_is_not_held_by_a_server_that_stalls_after_its_energy(telemetry, client, emulator):
+    """The rest of the body is read for a bounded time (stream_helpers.TRAILER_SECONDS), not until the
+    server's 2 s stall ends: the user gets the exception at once, and the energy that had come."""
+    started = time.monotonic()
+    with pytest.raises(ValueError) as raised:
+        with helpers(client).stream(model=MODEL, messages=MESSAGES, response_format=Verdict,
+                                    extra_headers=faults("stall-after-energy")) as stream:
+            for _ in stream:
+                pass
+    assert time.monotonic() - started < 1.5
+    assert_one_error_span(telemetry, emulator, raised)
+
+
+async def test_an_async_failing_stream_helper_is_not_held_by_a_server_that_stalls(telemetry, aclient, emulator):
+    started = time.monotonic()
+    with pytest.raises(ValueError) as raised:
+        async with helpers(aclient).stream(model=MODEL, messages=MESSAGES, response_format=Verdict,
+                                           extra_headers=faults("stall-after-energy")) as stream:
+            async for _ in stream:
+                pass
+    assert time.monotonic() - started < 1.5
     assert_one_error_span(telemetry, emulator, raised)
 
 
@@ -309,3 +335,65 @@ def test_an_anthropic_stream_helper_failing_validation_is_an_error(telemetry, em
                 for _ in stream:
                     pass
     assert_one_error_span(telemetry, emulator, raised)
+
+
+# -- a client middleware that reads the call's responses itself (anthropic's refusal fallback) --
+
+def fallback_client(emulator, tracing, client_class=anthropic.Anthropic):
+    return client_class(base_url=emulator.base_url[:-3], api_key="sk-test", max_retries=0, open_telemetry=tracing,
+                        middleware=[anthropic.BetaRefusalFallbackMiddleware([{"model": "glm-5.2"}])])
+
+
+def assert_one_span_with_every_hops_energy(telemetry, emulator, response_id):
+    """One span; its energy is the sum of what the server reported for each request the
+    middleware sent (a refused request was measured too), and so is the metric."""
+    (span,) = telemetry.spans()
+    joules = sum(exchange.energy["energy_joules"] for exchange in emulator.exchanges)
+    assert span.attributes["gen_ai.response.id"] == response_id
+    assert span.attributes["neuralwatt.energy.joules"] == joules
+    assert span.attributes["neuralwatt.cost.request_cost_usd"] == sum(
+        exchange.cost["request_cost_usd"] for exchange in emulator.exchanges)
+    assert telemetry.count("neuralwatt.energy") == 1
+    assert telemetry.total("neuralwatt.energy") == joules
+    assert_valid_attributes(span)
+
+
+@pytest.mark.parametrize("refused", [False, True], ids=["passed-through", "refused-then-fallback"])
+def test_a_stream_a_middleware_splices_keeps_every_requests_energy(telemetry, emulator, tracing, refused):
+    with fallback_client(emulator, tracing) as client:
+        events = list(client.beta.messages.create(model=ANTHROPIC_MODEL, max_tokens=64, messages=MESSAGES, stream=True,
+                                                  extra_headers=faults("refusal") if refused else None))
+    assert len(emulator.exchanges) == (2 if refused else 1)
+    assert [e.type for e in events][-2:] == ["message_delta", "message_stop"]
+    assert events[-2].delta.stop_reason == "end_turn"  # the answer (the fallback's) reached the user
+    # The spliced stream keeps the first request's message id.
+    assert_one_span_with_every_hops_energy(telemetry, emulator, emulator.exchanges[0].response_id)
+
+
+@pytest.mark.parametrize("refused", [False, True], ids=["passed-through", "refused-then-fallback"])
+def test_a_whole_answer_a_middleware_retries_keeps_every_requests_energy(telemetry, emulator, tracing, refused):
+    with fallback_client(emulator, tracing) as client:
+        message = client.beta.messages.create(model=ANTHROPIC_MODEL, max_tokens=64, messages=MESSAGES,
+                                              extra_headers=faults("refusal") if refused else None)
+    assert [block.type for block in message.content] == (["fallback", "text"] if refused else ["text"])
+    assert_one_span_with_every_hops_energy(telemetry, emulator, message.id)
+    assert message.id == emulator.exchanges[-1].response_id
+
+
+async def test_an_async_stream_a_middleware_splices_keeps_every_requests_energy(telemetry, emulator):
+    async with fallback_client(emulator, False, anthropic.AsyncAnthropic) as client:
+        stream = await client.beta.messages.create(model=ANTHROPIC_MODEL, max_tokens=64, messages=MESSAGES,
+                                                   stream=True, extra_headers=faults("refusal"))
+        events = [event async for event in stream]
+    assert events[-2].delta.stop_reason == "end_turn"
+    assert len(emulator.exchanges) == 2
+    assert_one_span_with_every_hops_energy(telemetry, emulator, emulator.exchanges[0].response_id)
+
+
+async def test_an_async_whole_answer_a_middleware_retries_keeps_every_requests_energy(telemetry, emulator):
+    async with fallback_client(emulator, {"tracer_provider": telemetry.tracer_provider},
+                               anthropic.AsyncAnthropic) as client:
+        message = await client.beta.messages.create(model=ANTHROPIC_MODEL, max_tokens=64, messages=MESSAGES,
+                                                    extra_headers=faults("refusal"))
+    assert len(emulator.exchanges) == 2
+    assert_one_span_with_every_hops_energy(telemetry, emulator, message.id)

@@ -9,7 +9,6 @@ and the user's call goes on as if we were not there.
 from __future__ import annotations
 
 import logging
-from contextvars import ContextVar
 from typing import Any
 
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
@@ -17,7 +16,7 @@ from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as Ge
 
 from . import foreign, sse, sse_chunks
 from .endpoints import Endpoints
-from .invocation import Invocation
+from .invocation import Invocation, pending
 from .payload import clean_text
 from .raw import RawResponseProxy
 from .streams import AsyncStreamProxy, StreamProxy
@@ -27,9 +26,6 @@ logger = logging.getLogger(__name__)
 
 CONVERSATION_HEADER = "x-nw-conversation-id"
 CONVERSATION_ID = GenAI.GEN_AI_CONVERSATION_ID
-# The call of ours the SDK is running now: its `_process_response` hook (and anthropic's span
-# adoption, see `Invocation.adopt`) find it here.
-pending: ContextVar[Invocation | None] = ContextVar("neuralwatt_pending_call", default=None)
 
 
 class _State:

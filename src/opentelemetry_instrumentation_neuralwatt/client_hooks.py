@@ -9,21 +9,38 @@ import logging
 from types import SimpleNamespace
 from typing import Any
 
-from . import foreign
+from . import foreign, hops
 from .calls import begin, failed, pending, read_later, state, take
 from .invocation import Invocation
 
 logger = logging.getLogger(__name__)
 
 
-def _response_read(call: Invocation, result: Any, response: Any) -> None:
+def _response_read(call: Invocation, result: Any, response: Any, client: Any, stream: bool) -> None:
     """The SDK has the HTTP response of a call of ours: keep its headers; and when the SDK's own
     span is adopted, read a whole response now, before the SDK ends that span."""
     try:
         call.headers = response.headers
+        if getattr(client, "_middleware", None):  # a middleware may send more than one request (hops.py)
+            if call.hops is None:
+                call.hops = []
+            if stream and not response.is_closed:
+                hops.follow(call.hops, response)
+            elif not stream:
+                hops.whole(call.hops, response)
         if call.adopted != foreign.SDK:  # kept for an error the SDK may still raise after it (calls.failed)
             call.response = result
             return
+        if call.hops is not None:
+            return  # the chain's result is taken when it is final (middleware_result_hook)
+        _take_before_sdk(call, result)
+    except Exception:
+        logger.debug("neuralwatt: could not read the response", exc_info=True)
+
+
+def _take_before_sdk(call: Invocation, result: Any) -> None:
+    """A whole response of a call whose span is the SDK's: read now, before the SDK ends it."""
+    try:
         sdk = call.adapter.sdk()
         if isinstance(result, (sdk.stream, sdk.async_stream)):
             return
@@ -117,12 +134,35 @@ def _processed(client: Any, kwargs: dict, result: Any) -> Any:
     if call is None:
         return _bypassed(client, kwargs, result)
     if not call.ended:
-        _response_read(call, result, kwargs.get("response"))
+        _response_read(call, result, kwargs.get("response"), client, kwargs.get("stream") is True)
     return result
 
 
+def middleware_result_hook(wrapped, instance, args, kwargs):
+    """On anthropic's `_finalize_middleware_result`: what a client middleware's chain gave, just
+    before the SDK ends its span; a call of ours on that span ends here."""
+    value = wrapped(*args, **kwargs)
+    _middleware_result(value)
+    return value
+
+
+async def async_middleware_result_hook(wrapped, instance, args, kwargs):
+    value = await wrapped(*args, **kwargs)
+    _middleware_result(value)
+    return value
+
+
+def _middleware_result(value: Any) -> None:
+    call = pending.get()
+    if call is not None and not call.ended and call.adopted == foreign.SDK:
+        _take_before_sdk(call, value)
+
+
 def client_targets(package: str) -> list:
-    """The hooks on an SDK's base client (openai and anthropic share the design)."""
+    """The hooks on an SDK's base client (openai and anthropic share the design; only anthropic's
+    has client middleware)."""
     module = f"{package}._base_client"
     return [(module, "SyncAPIClient._process_response", process_response_hook),
-            (module, "AsyncAPIClient._process_response", async_process_response_hook)]
+            (module, "AsyncAPIClient._process_response", async_process_response_hook),
+            (module, "SyncAPIClient._finalize_middleware_result", middleware_result_hook),
+            (module, "AsyncAPIClient._finalize_middleware_result", async_middleware_result_hook)]

@@ -17,7 +17,8 @@ from typing import Any, NamedTuple
 # Re-exported: the validation of single values lives in payload.py.
 from .payload import MAX_PAYLOAD_CHARS, MAX_STRING_CHARS, AttributeValue, clean_text, load_payload, number, scalar
 
-__all__ = ["MAX_PAYLOAD_CHARS", "Measurement", "clean_text", "compact", "load_payload", "measurement", "select"]
+__all__ = ["MAX_PAYLOAD_CHARS", "Measurement", "clean_text", "compact", "load_payload", "measurement", "select",
+           "total"]
 
 logger = logging.getLogger(__name__)
 
@@ -240,3 +241,35 @@ def select(energies: list, costs: list):
             last_energy = payload
     last_cost = next((load_payload(c) for c in reversed(costs) if measurement(cost=c) is not None), None)
     return measurement(last_energy, last_cost), reports
+
+
+# What adds up when one call made several measured requests (a middleware's fallback hops).
+_ADDITIVE_ENERGY = ("energy_joules", "energy_kwh", "duration_seconds", "uncapped_energy_joules",
+                    "uncapped_energy_kwh", "carbon_g_co2eq", "cost_usd")
+_ADDITIVE_COST = ("request_cost_usd", "cache_savings_usd")
+
+
+def total(found: list[Measurement]) -> Measurement | None:
+    """One measurement for several requests: amounts summed (a field only when every request
+    reported it), the average power over the summed duration, and everything else (ratios,
+    methods, balances) as the last request reported it."""
+    energies = [m.energy for m in found if m.energy is not None]
+    costs = [m.cost for m in found if m.cost is not None]
+    energy = _summed(energies, _ADDITIVE_ENERGY) if energies else None
+    if energy is not None:
+        joules, seconds = energy.get("energy_joules"), energy.get("duration_seconds")
+        energy.pop("avg_power_watts", None)
+        if isinstance(joules, (int, float)) and isinstance(seconds, (int, float)) and seconds > 0:
+            energy["avg_power_watts"] = joules / seconds
+    return measurement(energy, _summed(costs, _ADDITIVE_COST) if costs else None)
+
+
+def _summed(payloads: list[dict], additive: tuple) -> dict:
+    out = dict(payloads[-1])
+    for name in additive:
+        values = [number(p.get(name), 0.0, float("inf")) for p in payloads]
+        if all(v is not None for v in values):
+            out[name] = sum(values)  # type: ignore[arg-type]
+        else:
+            out.pop(name, None)
+    return out

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import logging
 import time
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context, trace
 
-from . import collect, foreign, sse
+from . import collect, foreign, hops, sse
 from .energy import Measurement, measurement
 from .livewire import ResponseHeaders
 
@@ -28,6 +29,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
 logger = logging.getLogger(__name__)
 
+# The call of ours the SDK is running now: its `_process_response` hook (and anthropic's span
+# adoption, see `Invocation.adopt`) find it here; and while a stream a client middleware makes is
+# read, the requests that middleware sends are this call's (see hops.py).
+pending: ContextVar[Invocation | None] = ContextVar("neuralwatt_pending_call", default=None)
+
 
 class Invocation:
     """One call: what was asked, what came back, and the span that says so."""
@@ -39,7 +45,7 @@ class Invocation:
         "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "output_text", "output_tools",
         "data_energy", "data_cost", "data_mcr", "service_tier", "decoder", "headers", "reports",
         "first_chunk_at", "output_chunks", "response", "ended", "blocks", "on_end", "_token", "_read_headers",
-        "genai", "secret", "tenant",
+        "genai", "secret", "tenant", "failing", "hops",
     )
 
     def __init__(self, telemetry: Telemetry, adapter: Any, operation: str, model: str | None,
@@ -63,6 +69,7 @@ class Invocation:
         self.data_energy = self.data_cost = self.data_mcr = self.service_tier = self.decoder = None
         self.headers = self._read_headers = None  # the HTTP response's headers, read once at the end
         self.reports: list = []
+        self.hops: list | None = None  # the streams a client middleware read for this call (hops.py)
         # Streams: when the first chunk with content came (perf_counter), and the chunks after it.
         self.first_chunk_at: float | None = None
         self.output_chunks = 0
@@ -73,6 +80,7 @@ class Invocation:
         self.genai = genai  # util-genai's data object for the call, when it records the call
         self.secret = secret  # the client's API key: never in anything we record (see Telemetry.describe)
         self.tenant = tenant  # the named baggage entries as the call started (attribution.py)
+        self.failing: BaseException | None = None  # a stream helper's error, while the rest is read
         self.on_end = None  # what to run once our telemetry is done (an adapter's hand-back)
         self.blocks = collect.current()  # `measure()` blocks and collectors open as the call starts
         self._token: Token[Context] | None = None
@@ -126,7 +134,9 @@ class Invocation:
         try:
             headers = self.response_headers()
             fallback_cost = headers.cost if headers is not None else None
-            if self.decoder is None:  # a whole response: one report at most
+            if self.hops and (found := hops.measured(self.hops, fallback_cost)) is not None:
+                pass  # a middleware read the streams; the one the user got has no comments
+            elif self.decoder is None:  # a whole response: one report at most
                 found = measurement(self.data_energy, self.data_cost if self.data_cost is not None else fallback_cost)
             else:
                 found, self.reports = sse.captured_all(self.decoder, self.data_energy, self.data_cost, fallback_cost)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import wrapt
 
 from . import deferred, foreign
-from .invocation import Invocation
+from .invocation import Invocation, pending
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ def finish_stream(call: Invocation) -> None:
     call.finish()
 
 
-def _observe(call: Invocation, chunk: Any) -> None:
+def observe(call: Invocation, chunk: Any) -> None:
     """One chunk or event of a stream: what it says, and when content began to arrive
     (heartbeats and status frames before it are not content)."""
     try:
@@ -50,7 +50,7 @@ def _rest(call: Invocation, stream: Any) -> list:
     rest: list = []
     try:
         for chunk in stream:
-            _observe(call, chunk)
+            observe(call, chunk)
             rest.append(chunk)
     except BaseException as error:
         call.finish(error)
@@ -63,13 +63,41 @@ async def _arest(call: Invocation, stream: Any) -> list:
     rest: list = []
     try:
         async for chunk in stream:
-            _observe(call, chunk)
+            observe(call, chunk)
             rest.append(chunk)
     except BaseException as error:
         call.finish(error)
         raise
     finish_stream(call)
     return rest
+
+
+def _hops(call: Invocation, stream: Any):
+    """A stream a client middleware makes (see hops.py): the call is current while each item is
+    pulled, as the middleware may send its next request then."""
+    iterator = iter(stream)
+    while True:
+        token = pending.set(call)
+        try:
+            chunk = next(iterator)
+        except StopIteration:
+            return
+        finally:
+            pending.reset(token)
+        yield chunk
+
+
+async def _ahops(call: Invocation, stream: Any):
+    iterator = stream.__aiter__()
+    while True:
+        token = pending.set(call)
+        try:
+            chunk = await iterator.__anext__()
+        except StopAsyncIteration:
+            return
+        finally:
+            pending.reset(token)
+        yield chunk
 
 
 class _Copyable:
@@ -117,9 +145,11 @@ class StreamProxy(_Copyable, wrapt.ObjectProxy):
         # end the span, because the stream itself lives on and can still be read.
         invocation, stream = self._self_invocation, self.__wrapped__
         is_last = invocation.adapter.is_last if _reads_ahead(invocation) else None
+        if invocation.hops is not None:
+            stream = _hops(invocation, stream)
         try:
             for chunk in stream:
-                _observe(invocation, chunk)
+                observe(invocation, chunk)
                 if is_last is not None and is_last(chunk):
                     rest = _rest(invocation, stream)
                     yield chunk
@@ -134,6 +164,7 @@ class StreamProxy(_Copyable, wrapt.ObjectProxy):
         finish_stream(invocation)
 
     def __next__(self):
+        token = pending.set(self._self_invocation) if self._self_invocation.hops is not None else None
         try:
             chunk = self.__wrapped__.__next__()
         except StopIteration:
@@ -142,7 +173,10 @@ class StreamProxy(_Copyable, wrapt.ObjectProxy):
         except BaseException as error:
             self._self_invocation.finish(error)
             raise
-        _observe(self._self_invocation, chunk)
+        finally:
+            if token is not None:
+                pending.reset(token)
+        observe(self._self_invocation, chunk)
         return chunk
 
     def __enter__(self):
@@ -177,9 +211,11 @@ class AsyncStreamProxy(_Copyable, wrapt.ObjectProxy):
     async def __aiter__(self):
         invocation, stream = self._self_invocation, self.__wrapped__
         is_last = invocation.adapter.is_last if _reads_ahead(invocation) else None
+        if invocation.hops is not None:
+            stream = _ahops(invocation, stream)
         try:
             async for chunk in stream:
-                _observe(invocation, chunk)
+                observe(invocation, chunk)
                 if is_last is not None and is_last(chunk):
                     for item in [chunk, *await _arest(invocation, stream)]:
                         yield item
@@ -193,6 +229,7 @@ class AsyncStreamProxy(_Copyable, wrapt.ObjectProxy):
         finish_stream(invocation)
 
     async def __anext__(self):
+        token = pending.set(self._self_invocation) if self._self_invocation.hops is not None else None
         try:
             chunk = await self.__wrapped__.__anext__()
         except StopAsyncIteration:
@@ -201,7 +238,10 @@ class AsyncStreamProxy(_Copyable, wrapt.ObjectProxy):
         except BaseException as error:
             self._self_invocation.finish(error)
             raise
-        _observe(self._self_invocation, chunk)
+        finally:
+            if token is not None:
+                pending.reset(token)
+        observe(self._self_invocation, chunk)
         return chunk
 
     async def __aenter__(self):

@@ -173,7 +173,7 @@ class _EndOursFirst:
             # The body failed: the bytes it had received are read on the way up (sse.py), after
             # this. Hold the SDK's end until our stream proxy has the error and ends the call.
             self._held = True
-            call.on_end = lambda: self.inner.end(how, error)
+            call.on_end = lambda: self._end_sdk(how, error)
             return
         if error is None and not call.ended and (how == "read") != self._held:
             # The body reports "read" as soon as its last bytes arrive (and "closed" right after),
@@ -182,15 +182,26 @@ class _EndOursFirst:
             # the SDK's end until then, or until our stream proxy ends the call.
             if not self._held:
                 self._held = True
-                call.on_end = lambda: self.inner.end(how, None)
+                call.on_end = lambda: self._end_sdk(how, None)
             return
         try:
             if error is not None:  # what the stream carried before it failed is kept
                 call.finish(error)
+            elif call.failing is not None:  # see _end_sdk
+                call.finish(call.failing)
             else:
                 finish_stream(call)
         except Exception:
             logger.debug("neuralwatt: could not end a call before the SDK's span", exc_info=True)
+        self._end_sdk(how, error)
+
+    def _end_sdk(self, how: Any, error: Any) -> None:
+        if error is None and self._call.failing is not None:
+            # A stream helper raised on an event, and the rest of the body was read for the energy
+            # (stream_helpers.py): our call ended with the helper's error; the SDK hears what it
+            # would have without that read, an application that stopped reading (which keeps the
+            # ERROR status, where "read" would set OK).
+            how = "closed"
         self.inner.end(how, error)  # the SDK's FirstEnd drops a second end
 
 

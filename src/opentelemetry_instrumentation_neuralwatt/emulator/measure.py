@@ -40,6 +40,8 @@ FAULTS = {
     "http-400-echo": "HTTP 400 whose error message echoes the request (the prompt)",
     "disconnect-after-energy": "the connection drops right after the energy and cost comments, before the stream ends",
     "stall-after-energy": "the server stalls 2 s after the energy and cost comments, then drops the connection",
+    "refusal": "/v1/messages: the model refuses (stop_reason \"refusal\", a fallback credit token) unless "
+               "the request redeems one (what anthropic's refusal fallback middleware sends next)",
     "no-subscription": "GET /v1/quota answers `subscription: null` (an account without a plan)",
 }
 

@@ -16,9 +16,15 @@ def messages(turn: Turn) -> Answer:
     exchange = turn.exchange
     usage = {**exchange.usage, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
     stop = "max_tokens" if limit <= turn.emulator.completion_tokens else "end_turn"
+    delta: dict = {"stop_reason": stop, "stop_sequence": None}
+    if "refusal" in exchange.faults and "fallback_credit_token" not in body:
+        # Refused (and measured: the server did the work); a fallback may redeem the token.
+        delta = {"stop_reason": "refusal", "stop_sequence": None,
+                 "stop_details": {"type": "refusal", "category": "cyber",
+                                  "fallback_credit_token": f"fct_{exchange.response_id}",
+                                  "fallback_has_prefill_claim": False}}
     message = {"id": exchange.response_id, "type": "message", "role": "assistant", "model": exchange.model,
-               "content": [{"type": "text", "text": " ".join(words)}], "stop_reason": stop,
-               "stop_sequence": None, "usage": usage}
+               "content": [{"type": "text", "text": " ".join(words)}], **delta, "usage": usage}
     if not body.get("stream"):
         return Answer(body=turn.with_energy(message))
     start = {**message, "content": [], "stop_reason": None, "usage": {**usage, "output_tokens": 1}}
@@ -28,7 +34,7 @@ def messages(turn: Turn) -> Answer:
     events += [("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": (" " if i else "") + w}})
                for i, w in enumerate(words)]
     events += [("content_block_stop", {"index": 0}),
-               ("message_delta", {"delta": {"stop_reason": stop, "stop_sequence": None},
+               ("message_delta", {"delta": delta,
                                   "usage": {"output_tokens": len(words)}}),
                ("message_stop", {})]
     typed = [(name, {"type": name, **data}) for name, data in events]

@@ -1,0 +1,160 @@
+"""Streams a client middleware reads for the user (anthropic's `BetaRefusalFallbackMiddleware`).
+
+Such a middleware reads each HTTP response of the call (a *hop*) itself and hands the user a new
+stream made of the events it forwards: the `: energy` comment after a hop's last event is not
+among them, and a refused hop is closed right after its refusal, before its energy was read. So
+the body of each hop is watched as it passes, whoever reads it: its comment lines are kept on the
+hop (the same store a decoder has, see `sse.py`). A hop the middleware stops reading after its
+answer was complete (its `message_delta` came) has the rest of its body read first, bounded like
+a failing stream helper's (TRAILER_SECONDS, TRAILER_BYTES). The middleware sends the next hop
+while the user reads the stream; the stream proxies make the call current then (`streams.py`),
+so that hop is followed too, not taken for another call. Each hop is a request the server measured: the
+call's energy is the sum of its hops' (`energy.total`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from typing import Any
+
+import wrapt
+
+from . import sse
+from .energy import MAX_PAYLOAD_CHARS, Measurement, total
+
+logger = logging.getLogger(__name__)
+
+TRAILER_SECONDS = 0.25
+TRAILER_BYTES = 64 * 1024
+# The event that completes an answer, after which only `message_stop` and the comments are left.
+_ANSWERED = b"message_delta"
+_NEWLINES = (b"\n", b"\r")
+
+
+class Hop:
+    """One HTTP response of a call read by a middleware: its comments, as they pass."""
+
+    def __init__(self) -> None:
+        self.carry = b""  # an unfinished comment line at the end of the last piece
+        self.answered = False
+
+    def feed(self, piece: bytes) -> None:
+        if not self.answered and _ANSWERED in piece:
+            self.answered = True
+        if self.carry:
+            piece, self.carry = self.carry + piece, b""
+        elif not (piece[:1] == b":" or b"\n:" in piece or b"\r:" in piece):
+            return  # one look, in C: no comment line starts here
+        for line in piece.splitlines(keepends=True):
+            if line[:1] != b":":
+                continue
+            if line.endswith(_NEWLINES):
+                sse.remember_comment(self, line.rstrip(b"\r\n").decode("utf-8", "replace"))
+            elif len(line) <= MAX_PAYLOAD_CHARS * 4:  # only the last line can be unfinished
+                self.carry = line
+
+    def end(self) -> None:
+        if self.carry:
+            sse.remember_comment(self, self.carry.decode("utf-8", "replace"))
+            self.carry = b""
+
+
+def follow(hops: list, response: Any) -> None:
+    """Watch the body of this HTTP response (httpx's or httpx2's, not read yet) as a hop."""
+    hop = Hop()
+    response.stream = _HopBody(response.stream, hop)
+    hops.append(hop)
+
+
+def whole(hops: list, response: Any) -> None:
+    """A whole response a middleware reads: its body's `energy` and `cost` objects, as a hop."""
+    if not response.is_stream_consumed:
+        return
+    body = response.json()
+    if isinstance(body, dict):
+        hop = Hop()
+        for field, name in (("energy", sse.ENERGY_COMMENT), ("cost", sse.COST_COMMENT)):
+            if isinstance(body.get(field), dict):
+                setattr(hop, name, [body[field]])
+        hops.append(hop)
+
+
+def measured(hops: list, fallback_cost: Any) -> Measurement | None:
+    """The call's measurement: each hop's last valid report, summed over the hops that reported;
+    the response headers' cost when a single report had none."""
+    reported = [hop for hop in hops if sse.captured(hop) is not None]
+    if len(reported) <= 1:
+        return sse.captured_all(reported[0], fallback_cost=fallback_cost)[0] if reported else None
+    return total([sse.captured(hop) for hop in reported])
+
+
+class _HopBody(wrapt.ObjectProxy):
+    """A hop's byte stream (it passes the SDKs' `isinstance` checks as the stream it wraps)."""
+
+    def __init__(self, body: Any, hop: Hop) -> None:
+        super().__init__(body)
+        self._self_hop = hop
+
+    def __iter__(self):
+        hop, pieces = self._self_hop, iter(self.__wrapped__)
+        try:
+            for piece in pieces:
+                _feed(hop, piece)
+                yield piece
+        except GeneratorExit:  # the reader stopped (a refusal): the HTTP stream closes after this
+            if hop.answered:
+                reader = threading.Thread(target=_read_rest, args=(pieces, hop), daemon=True,
+                                          name="neuralwatt-hop-trailer")
+                reader.start()
+                reader.join(TRAILER_SECONDS)
+            raise
+        hop.end()
+
+    async def __aiter__(self):
+        hop, pieces = self._self_hop, self.__wrapped__.__aiter__()
+        try:
+            async for piece in pieces:
+                _feed(hop, piece)
+                yield piece
+        except GeneratorExit:
+            if hop.answered:
+                try:
+                    await asyncio.wait_for(_aread_rest(pieces, hop), TRAILER_SECONDS)
+                except Exception:
+                    logger.debug("neuralwatt: could not read the rest of a hop", exc_info=True)
+            raise
+        hop.end()
+
+
+def _feed(hop: Hop, piece: bytes) -> None:
+    try:
+        hop.feed(piece)
+    except Exception:  # never let capture break the middleware's read
+        logger.debug("neuralwatt: could not read a hop's bytes", exc_info=True)
+
+
+def _read_rest(pieces: Any, hop: Hop) -> None:
+    """Read on where the middleware stopped, from the same iterator over the connection."""
+    deadline, read = time.monotonic() + TRAILER_SECONDS, 0
+    try:
+        for piece in pieces:
+            _feed(hop, piece)
+            read += len(piece)
+            if read >= TRAILER_BYTES or time.monotonic() > deadline:
+                return
+        hop.end()
+    except Exception:
+        logger.debug("neuralwatt: could not read the rest of a hop", exc_info=True)
+
+
+async def _aread_rest(pieces: Any, hop: Hop) -> None:
+    read = 0
+    async for piece in pieces:
+        _feed(hop, piece)
+        read += len(piece)
+        if read >= TRAILER_BYTES:
+            return
+    hop.end()
