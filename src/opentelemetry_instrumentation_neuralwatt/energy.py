@@ -269,7 +269,7 @@ def _summed(payloads: list[dict], additive: tuple) -> dict:
     for name in additive:
         values = [number(p.get(name), 0.0, float("inf")) for p in payloads]
         if all(v is not None for v in values):
-            out[name] = sum(values)  # type: ignore[arg-type]
+            out[name] = sum(v for v in values if v is not None)
         else:
             out.pop(name, None)
     return out

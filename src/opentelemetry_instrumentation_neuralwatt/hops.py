@@ -85,10 +85,10 @@ def whole(hops: list, response: Any) -> None:
 def measured(hops: list, fallback_cost: Any) -> Measurement | None:
     """The call's measurement: each hop's last valid report, summed over the hops that reported;
     the response headers' cost when a single report had none."""
-    reported = [hop for hop in hops if sse.captured(hop) is not None]
-    if len(reported) <= 1:
-        return sse.captured_all(reported[0], fallback_cost=fallback_cost)[0] if reported else None
-    return total([sse.captured(hop) for hop in reported])
+    found = [(hop, report) for hop in hops if (report := sse.captured(hop)) is not None]
+    if len(found) <= 1:
+        return sse.captured_all(found[0][0], fallback_cost=fallback_cost)[0] if found else None
+    return total([report for _, report in found])
 
 
 class _HopBody(wrapt.ObjectProxy):
