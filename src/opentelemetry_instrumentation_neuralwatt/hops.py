@@ -40,6 +40,7 @@ class Hop:
     def __init__(self) -> None:
         self.carry = b""  # an unfinished comment line at the end of the last piece
         self.answered = False
+        self.pieces: Any = None  # the iterator over the body while it is being read
 
     def feed(self, piece: bytes) -> None:
         if not self.answered and _ANSWERED in piece:
@@ -57,6 +58,7 @@ class Hop:
                 self.carry = line
 
     def end(self) -> None:
+        self.pieces = None
         if self.carry:
             sse.remember_comment(self, self.carry.decode("utf-8", "replace"))
             self.carry = b""
@@ -99,34 +101,56 @@ class _HopBody(wrapt.ObjectProxy):
         self._self_hop = hop
 
     def __iter__(self):
-        hop, pieces = self._self_hop, iter(self.__wrapped__)
+        hop = self._self_hop
+        hop.pieces = pieces = iter(self.__wrapped__)
         try:
             for piece in pieces:
                 _feed(hop, piece)
                 yield piece
         except GeneratorExit:  # the reader stopped (a refusal): the HTTP stream closes after this
-            if hop.answered:
-                reader = threading.Thread(target=_read_rest, args=(pieces, hop), daemon=True,
-                                          name="neuralwatt-hop-trailer")
-                reader.start()
-                reader.join(TRAILER_SECONDS)
+            _rest_of(hop)
             raise
         hop.end()
 
     async def __aiter__(self):
-        hop, pieces = self._self_hop, self.__wrapped__.__aiter__()
+        hop = self._self_hop
+        hop.pieces = pieces = self.__wrapped__.__aiter__()
         try:
             async for piece in pieces:
                 _feed(hop, piece)
                 yield piece
         except GeneratorExit:
-            if hop.answered:
-                try:
-                    await asyncio.wait_for(_aread_rest(pieces, hop), TRAILER_SECONDS)
-                except Exception:
-                    logger.debug("neuralwatt: could not read the rest of a hop", exc_info=True)
+            await _arest_of(hop)
             raise
         hop.end()
+
+    # Closing the response may come first: an async generator the reader left is only closed
+    # later, by the event loop.
+    def close(self) -> None:
+        _rest_of(self._self_hop)
+        self.__wrapped__.close()
+
+    async def aclose(self) -> None:
+        await _arest_of(self._self_hop)
+        await self.__wrapped__.aclose()
+
+
+def _rest_of(hop: Hop) -> None:
+    """The rest of a hop left after its answer completed, read once and bounded."""
+    if hop.answered and hop.pieces is not None:
+        pieces, hop.pieces = hop.pieces, None
+        reader = threading.Thread(target=_read_rest, args=(pieces, hop), daemon=True, name="neuralwatt-hop-rest")
+        reader.start()
+        reader.join(TRAILER_SECONDS)
+
+
+async def _arest_of(hop: Hop) -> None:
+    if hop.answered and hop.pieces is not None:
+        pieces, hop.pieces = hop.pieces, None
+        try:
+            await asyncio.wait_for(_aread_rest(pieces, hop), TRAILER_SECONDS)
+        except Exception:
+            logger.debug("neuralwatt: could not read the rest of a hop", exc_info=True)
 
 
 def _feed(hop: Hop, piece: bytes) -> None:

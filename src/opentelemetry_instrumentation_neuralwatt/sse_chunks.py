@@ -101,8 +101,17 @@ def _salvage(decoder: Any, tail: list) -> None:
         logger.debug("neuralwatt: could not read what came before a failure", exc_info=True)
 
 
+def salvage_pending(decoder: Any) -> None:
+    """Keep the comments the chunker still holds (no blank line after them yet): a stream given up
+    on while the server has not ended it (see stream_helpers.py)."""
+    tail = getattr(decoder, "_neuralwatt_tail", None)
+    if tail:
+        _salvage(decoder, list(tail))
+
+
 def _tail_kept(decoder: Any, iterator: Any):
     tail: list = []
+    decoder._neuralwatt_tail = tail
     try:
         for chunk in iterator:
             _cut(tail, chunk)
@@ -116,6 +125,7 @@ def _tail_kept(decoder: Any, iterator: Any):
 
 async def _atail_kept(decoder: Any, iterator: Any):
     tail: list = []
+    decoder._neuralwatt_tail = tail
     try:
         async for chunk in iterator:
             _cut(tail, chunk)
