@@ -3,7 +3,8 @@
 `ContractFloor` wraps `chat.completions.create` (or `responses.create`, or anthropic's
 `messages.create`) and makes exactly the OpenTelemetry SDK calls
 the contract in DESIGN.md asks for on one Neuralwatt chat call: a CLIENT span started with the
-request attributes and ended with the response, energy, cost and quota attributes, and seven
+request attributes (server port and request parameters included) and ended with the response,
+usage, energy, cost and quota attributes, and seven
 histogram records (energy, power, carbon, cost, duration, input and output tokens; two more,
 time to first chunk and per output chunk, for streams), each in the span's context. Every attribute and
 value is precomputed, so nothing is read, parsed or validated: the difference between this row
@@ -32,8 +33,20 @@ SDK_METHODS = {"chat": ("openai.resources.chat.completions", "Completions"),
 MODEL = "openai/gpt-oss-20b"
 REQUEST = {
     "gen_ai.operation.name": "chat", "gen_ai.provider.name": "neuralwatt",
-    "server.address": "api.neuralwatt.com", "gen_ai.request.model": MODEL, "neuralwatt.api": "chat_completions",
+    "server.address": "api.neuralwatt.com", "server.port": 443, "gen_ai.request.model": MODEL,
+    "neuralwatt.api": "chat_completions",
 }
+# What the contract adds for each benchmarked call (benchmarks/overhead.py `workload`): the request
+# parameters it sent, and the Responses API's usage details.
+REQUEST_PARAMETERS = {
+    ("chat", False): {"gen_ai.request.max_tokens": 4},
+    ("chat", True): {"gen_ai.request.stream": True},
+    ("responses", False): {"gen_ai.request.max_tokens": 16},
+    ("responses", True): {"gen_ai.request.stream": True},
+    ("messages", False): {"gen_ai.request.max_tokens": 4},
+    ("messages", True): {"gen_ai.request.max_tokens": 1024, "gen_ai.request.stream": True},
+}
+USAGE_DETAILS = {"responses": {"gen_ai.usage.cache_read.input_tokens": 0, "gen_ai.usage.reasoning.output_tokens": 0}}
 # What the canned response carries (benchmarks/overhead.py), as span attributes.
 RESPONSE = {
     "gen_ai.response.model": MODEL, "gen_ai.response.id": "chatcmpl-1",
@@ -51,7 +64,7 @@ RESPONSE = {
     "neuralwatt.response.service_tier": "default",
 }
 STREAM_RESPONSE = {**RESPONSE, "gen_ai.response.time_to_first_chunk": 0.01}
-METRIC = {**REQUEST, "gen_ai.response.model": MODEL}
+METRIC = {**REQUEST, "gen_ai.response.model": MODEL}  # the points carry no request parameters
 INPUT_TOKENS = {**METRIC, "gen_ai.token.type": "input"}
 OUTPUT_TOKENS = {**METRIC, "gen_ai.token.type": "output"}
 
@@ -65,10 +78,17 @@ class ContractFloor:
         module, name = SDK_METHODS[api]
         self._owner = getattr(importlib.import_module(module), name)
         self._original = self._owner.__dict__["create"]
+        details = USAGE_DETAILS.get(api, {})
+        # Precomputed: (start attributes, end attributes) for a whole call and for a stream.
+        self._attributes = {stream: ({**REQUEST, **REQUEST_PARAMETERS[(api, stream)]},
+                                     {**(STREAM_RESPONSE if stream else RESPONSE), **details})
+                            for stream in (False, True)}
 
     def instrument(self, tracer_provider=None, meter_provider=None, **_):
         telemetry = Telemetry(tracer_provider, meter_provider)
         metrics = telemetry.instruments
+
+        attributes = self._attributes
 
         def finish(span, started, stream):
             # Every histogram is recorded in the span's context (exemplars link points to traces).
@@ -82,9 +102,7 @@ class ContractFloor:
             if stream:  # streams also record their timing, on the span and as two histograms
                 metrics.time_to_first_chunk.record(0.01, METRIC, context)
                 metrics.time_per_output_chunk.record(0.001, METRIC, context)
-                span.set_attributes(STREAM_RESPONSE)
-            else:
-                span.set_attributes(RESPONSE)
+            span.set_attributes(attributes[stream][1])
             span.end()
 
         def through(stream, span, started):
@@ -95,10 +113,12 @@ class ContractFloor:
 
         def wrapper(wrapped, instance, args, kwargs):
             started = time.perf_counter()
-            span = telemetry.tracer.start_span(f"chat {MODEL}", kind=SpanKind.CLIENT, attributes=REQUEST) \
+            stream = kwargs.get("stream") is True
+            span = telemetry.tracer.start_span(f"chat {MODEL}", kind=SpanKind.CLIENT,
+                                               attributes=attributes[stream][0]) \
                 if own_span else trace.get_current_span()
             result = wrapped(*args, **kwargs)
-            if kwargs.get("stream"):
+            if stream:
                 return through(result, span, started)
             finish(span, started, False)
             return result

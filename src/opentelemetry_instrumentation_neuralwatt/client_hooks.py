@@ -21,7 +21,8 @@ def _response_read(call: Invocation, result: Any, response: Any, client: Any, st
     span is adopted, read a whole response now, before the SDK ends that span."""
     try:
         call.headers = response.headers
-        if getattr(client, "_middleware", None):  # a middleware may send more than one request (hops.py)
+        # A client middleware (anthropic's) may send more than one request for the call (hops.py).
+        if call.adapter.package == "anthropic" and getattr(client, "_middleware", None):
             if call.hops is None:
                 call.hops = []
             if stream and not response.is_closed:

@@ -135,9 +135,11 @@ def measurement(energy: Any = None, cost: Any = None) -> Measurement | None:
         for name, value in energy.items():
             if name == _MEASURED:
                 continue
-            if name in _ENERGY_NUMBERS:
-                attribute, high = _ENERGY_NUMBERS[name]
-                checked = number(value, 0.0, high)
+            known = _ENERGY_NUMBERS.get(name)
+            if known is not None:
+                attribute, high = known
+                # The usual case, a float in bounds, without a call (this runs for every request).
+                checked = value if type(value) is float and 0.0 <= value <= high else number(value, 0.0, high)
                 # An unmeasured request may still carry placeholder zeros: they are not data.
                 if checked is None or measured is False:
                     out.drop(name)
@@ -161,8 +163,10 @@ def measurement(energy: Any = None, cost: Any = None) -> Measurement | None:
     cost_usd = None
     if cost is not None:
         for name, value in cost.items():
-            if name in _COST_NUMBERS:
-                checked = number(value, *_COST_NUMBERS[name])
+            bounds = _COST_NUMBERS.get(name)
+            if bounds is not None:
+                low, high = bounds
+                checked = value if type(value) is float and low <= value <= high else number(value, low, high)
                 if checked is None:
                     out.drop(f"cost.{name}")
                     continue

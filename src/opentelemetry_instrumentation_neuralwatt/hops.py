@@ -23,7 +23,8 @@ from typing import Any
 import wrapt
 
 from . import sse
-from .energy import MAX_PAYLOAD_CHARS, Measurement, total
+from .energy import Measurement, total
+from .sse_chunks import CommentScanner
 
 logger = logging.getLogger(__name__)
 
@@ -31,37 +32,26 @@ TRAILER_SECONDS = 0.25
 TRAILER_BYTES = 64 * 1024
 # The event that completes an answer, after which only `message_stop` and the comments are left.
 _ANSWERED = b"message_delta"
-_NEWLINES = (b"\n", b"\r")
 
 
-class Hop:
-    """One HTTP response of a call read by a middleware: its comments, as they pass."""
+class Hop(CommentScanner):
+    """One HTTP response of a call read by a middleware: its comments, kept on itself as they pass."""
+
+    __slots__ = ("answered", "pieces", "__dict__")  # the comment store: attributes (see sse.py)
 
     def __init__(self) -> None:
-        self.carry = b""  # an unfinished comment line at the end of the last piece
+        super().__init__(self)
         self.answered = False
         self.pieces: Any = None  # the iterator over the body while it is being read
 
     def feed(self, piece: bytes) -> None:
         if not self.answered and _ANSWERED in piece:
             self.answered = True
-        if self.carry:
-            piece, self.carry = self.carry + piece, b""
-        elif not (piece[:1] == b":" or b"\n:" in piece or b"\r:" in piece):
-            return  # one look, in C: no comment line starts here
-        for line in piece.splitlines(keepends=True):
-            if line[:1] != b":":
-                continue
-            if line.endswith(_NEWLINES):
-                sse.remember_comment(self, line.rstrip(b"\r\n").decode("utf-8", "replace"))
-            elif len(line) <= MAX_PAYLOAD_CHARS * 4:  # only the last line can be unfinished
-                self.carry = line
+        super().feed(piece)
 
     def end(self) -> None:
         self.pieces = None
-        if self.carry:
-            sse.remember_comment(self, self.carry.decode("utf-8", "replace"))
-            self.carry = b""
+        super().end()
 
 
 def follow(hops: list, response: Any) -> None:

@@ -72,7 +72,7 @@ def decode_hook(wrapped, decoder, args, kwargs):
     return event
 
 
-def _remember(decoder: Any, name: str, item: Any) -> None:
+def remember_kept(decoder: Any, name: str, item: Any) -> None:
     """Keep a comment's payload on its decoder: the last MAX_REPORTS of them."""
     kept = getattr(decoder, name, None)
     if kept is None:
@@ -91,7 +91,7 @@ def remember_comment(decoder: Any, line: str) -> None:
                 # number of others are kept: the same rule as for a whole body's energy object.
                 item = payload if len(payload) <= MAX_PAYLOAD_CHARS else compact(payload)
                 if item is not None:
-                    _remember(decoder, name, item)
+                    remember_kept(decoder, name, item)
             return
     # anything else: keep-alives (`: ping`) and comments we do not know
 

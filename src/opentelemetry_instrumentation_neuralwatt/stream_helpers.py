@@ -96,8 +96,8 @@ def _failed(helper: Any, error: BaseException) -> None:
                                       name="neuralwatt-trailer", daemon=True)
             reader.start()
             reader.join(TRAILER_SECONDS)
-            if reader.is_alive():  # given up on: what the chunker holds is kept
-                sse_chunks.salvage_pending(call.decoder)
+            if reader.is_alive():  # given up on: what has arrived is kept
+                sse_chunks.commit_received(call.decoder)
         except Exception:
             logger.debug("neuralwatt: could not read the rest of a failed stream", exc_info=True)
     call.finish(error)

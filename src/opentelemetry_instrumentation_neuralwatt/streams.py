@@ -38,6 +38,11 @@ def observe(call: Invocation, chunk: Any) -> None:
         logger.debug("neuralwatt: could not read a chunk", exc_info=True)
 
 
+def _routine(call: Invocation) -> str | None:
+    """The stream event type that is only counted (see `Adapter.content_event`), or None."""
+    return call.adapter.content_event if call.output_text is None else None
+
+
 def _reads_ahead(call: Invocation) -> bool:
     """Whether this stream's owner ends its span at the stream's last event (util-genai's Responses
     wrapper does, at `response.completed`), before the trailing `: energy` comment is read."""
@@ -147,9 +152,14 @@ class StreamProxy(_Copyable, wrapt.ObjectProxy):
         is_last = invocation.adapter.is_last if _reads_ahead(invocation) else None
         if invocation.hops is not None:
             stream = _hops(invocation, stream)
+        routine = _routine(invocation)
         try:
             for chunk in stream:
-                observe(invocation, chunk)
+                if routine is not None and invocation.first_chunk_at is not None \
+                        and getattr(chunk, "type", None) == routine:
+                    invocation.output_chunks += 1  # a content piece: counted, nothing to read
+                else:
+                    observe(invocation, chunk)
                 if is_last is not None and is_last(chunk):
                     rest = _rest(invocation, stream)
                     yield chunk
@@ -213,9 +223,14 @@ class AsyncStreamProxy(_Copyable, wrapt.ObjectProxy):
         is_last = invocation.adapter.is_last if _reads_ahead(invocation) else None
         if invocation.hops is not None:
             stream = _ahops(invocation, stream)
+        routine = _routine(invocation)
         try:
             async for chunk in stream:
-                observe(invocation, chunk)
+                if routine is not None and invocation.first_chunk_at is not None \
+                        and getattr(chunk, "type", None) == routine:
+                    invocation.output_chunks += 1
+                else:
+                    observe(invocation, chunk)
                 if is_last is not None and is_last(chunk):
                     for item in [chunk, *await _arest(invocation, stream)]:
                         yield item

@@ -41,6 +41,7 @@ class Telemetry:
         self.capture_content = capture_content
         self.attribution: Any = None  # attribution.Attribution, when baggage keys are named
         self.rollup: Any = None  # rollup.Ancestry, when roll-up is on
+        self._made_points: dict = {}  # see _points
 
     def start_span(self, call, start_time: int | None = None):
         model = call.request_model
@@ -51,18 +52,8 @@ class Telemetry:
     def finish(self, call, found: Measurement | None, error: BaseException | None) -> None:
         """Metrics for a finished call, and its span's response attributes (ending our own span)."""
         elapsed = time.perf_counter() - call.started
-        metric_attributes = {
-            GenAI.GEN_AI_OPERATION_NAME: call.operation,
-            GenAI.GEN_AI_PROVIDER_NAME: PROVIDER,
-            server_attributes.SERVER_ADDRESS: call.host,
-            API_ATTRIBUTE: call.adapter.api,
-        }
-        if call.request_model:
-            metric_attributes[GenAI.GEN_AI_REQUEST_MODEL] = call.request_model
-        if isinstance(call.response_model, str):
-            metric_attributes[GenAI.GEN_AI_RESPONSE_MODEL] = clean_text(call.response_model)
-        if call.port:
-            metric_attributes[server_attributes.SERVER_PORT] = call.port
+        points = self._points(call)
+        metric_attributes = points[0]
 
         metrics, span = self.instruments, call.span
         # Recorded in the span's context: with the SDK's default exemplar filter, each point links
@@ -83,12 +74,12 @@ class Telemetry:
         if headers is not None:
             self._quota_seen(call.host, headers, found)
         if error is not None:
-            metric_attributes[error_attributes.ERROR_TYPE] = type(error).__qualname__
+            points = ({**metric_attributes, error_attributes.ERROR_TYPE: type(error).__qualname__},)
         first_chunk = None
         if call.first_chunk_at is not None and error is None:  # streams only
             first_chunk = call.first_chunk_at - call.started
         if call.adopted != foreign.GENAI:
-            self._client_metrics(call, elapsed, first_chunk, metric_attributes, context, error)
+            self._client_metrics(call, elapsed, first_chunk, points, context, error)
         else:  # util-genai records the gen_ai.client.* metrics itself; `neuralwatt.api` on its points
             # lets GenAI panels find Neuralwatt calls, whatever provider name they carry.
             call.genai.metric_attributes[API_ATTRIBUTE] = call.adapter.api
@@ -133,18 +124,46 @@ class Telemetry:
         if direct:
             span.set_attributes(attributes)
 
-    def _client_metrics(self, call, elapsed: float, first_chunk: float | None, metric_attributes: dict,
+    def _points(self, call) -> tuple:
+        """The attributes of a call's metric points: (all, input tokens, output tokens). The same
+        for every call of one model on one host, so made once and kept (bounded); never changed."""
+        response_model = call.response_model if isinstance(call.response_model, str) else None
+        key = (call.operation, call.host, call.port, call.adapter.api, call.request_model, response_model)
+        points = self._made_points.get(key)
+        if points is None:
+            metric_attributes = {
+                GenAI.GEN_AI_OPERATION_NAME: call.operation,
+                GenAI.GEN_AI_PROVIDER_NAME: PROVIDER,
+                server_attributes.SERVER_ADDRESS: call.host,
+                API_ATTRIBUTE: call.adapter.api,
+            }
+            if call.request_model:
+                metric_attributes[GenAI.GEN_AI_REQUEST_MODEL] = call.request_model
+            if response_model is not None:
+                metric_attributes[GenAI.GEN_AI_RESPONSE_MODEL] = clean_text(response_model)
+            if call.port:
+                metric_attributes[server_attributes.SERVER_PORT] = call.port
+            points = (metric_attributes, {**metric_attributes, GenAI.GEN_AI_TOKEN_TYPE: "input"},
+                      {**metric_attributes, GenAI.GEN_AI_TOKEN_TYPE: "output"})
+            if len(self._made_points) >= 1024:  # models and hosts come and go: stay bounded
+                self._made_points.clear()
+            self._made_points[key] = points
+        return points
+
+    def _client_metrics(self, call, elapsed: float, first_chunk: float | None, points: tuple,
                         context, error: BaseException | None) -> None:
         """The GenAI client metrics: duration; and, for a call that succeeded, token usage and the
         stream timings. Time per output chunk is one point per stream (the mean gap after the first
         chunk), not one per chunk: a histogram record per chunk would cost more than the stream."""
         metrics = self.instruments
+        metric_attributes = points[0]
         metrics.duration.record(elapsed, metric_attributes, context)
         if error is not None:
             return
-        for token_type, number in (("input", call.input_tokens), ("output", call.output_tokens)):
-            if count(number):
-                metrics.token_usage.record(number, {**metric_attributes, GenAI.GEN_AI_TOKEN_TYPE: token_type}, context)
+        if count(call.input_tokens):
+            metrics.token_usage.record(call.input_tokens, points[1], context)
+        if count(call.output_tokens):
+            metrics.token_usage.record(call.output_tokens, points[2], context)
         if first_chunk is not None:
             metrics.time_to_first_chunk.record(first_chunk, metric_attributes, context)
             if call.output_chunks:

@@ -67,6 +67,8 @@ class AnthropicMessages(Adapter):
             captured = content.request_attributes(system, inputs, kwargs.get("tools"))
         return request_attributes(self.api, operation, model, host, port, kwargs, captured)
 
+    content_event = "content_block_delta"
+
     @staticmethod
     def is_content(item: Any) -> bool:
         return get(item, "type") == "content_block_delta"

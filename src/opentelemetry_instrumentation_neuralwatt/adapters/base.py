@@ -67,6 +67,10 @@ class Adapter:
 
     # Whether a stream of this API has a last event before the body ends (see `is_last`).
     has_last_event = False
+    # The `type` of this API's most frequent stream event, one piece of content and nothing else
+    # to read (no usage, ids or energy): once content has begun, and unless content is captured,
+    # the stream proxies only count it (streams.py). None: every item is observed.
+    content_event: str | None = None
 
     @staticmethod
     def is_last(item: Any) -> bool:

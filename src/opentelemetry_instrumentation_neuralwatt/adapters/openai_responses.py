@@ -53,6 +53,8 @@ class OpenAIResponses(Adapter):
             captured = content.request_attributes(system, inputs, kwargs.get("tools"))
         return request_attributes(self.api, operation, model, host, port, kwargs, captured)
 
+    content_event = "response.output_text.delta"
+
     @staticmethod
     def is_content(item: Any) -> bool:
         kind = get(item, "type")
