@@ -14,7 +14,7 @@ from typing import Any
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GenAI
 
-from . import foreign, sse, sse_chunks
+from . import foreign, sse, sse_bytes
 from .endpoints import Endpoints
 from .invocation import Invocation, pending
 from .payload import clean_text
@@ -140,8 +140,8 @@ def read_later(raw: Any) -> bool:
 def hook_stream(call: Invocation, stream: Any) -> None:
     """Capture the comments of this stream's own decoder; it has not been read yet."""
     decoder = getattr(stream, "_decoder", None)
-    if not sse_chunks.hook_chunker(decoder):  # one look per event where the SDK cuts events first
-        sse.hook_decoder(decoder)
+    if not sse_bytes.hook_bytes(decoder):  # one look per network read; a decoder of another shape:
+        sse.hook_decoder(decoder)  # a hook per line
     call.decoder = decoder
     if call.adopted == foreign.SDK:
         call.adapter.end_before_sdk(call, stream)

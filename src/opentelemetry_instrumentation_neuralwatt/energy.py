@@ -57,6 +57,12 @@ _ENERGY_STRINGS = {
     "grid_id": "neuralwatt.energy.grid_id",
     "carbon_source": "neuralwatt.energy.carbon_source",
 }
+# Every known energy field: wire name -> (kind, attribute name, largest plausible value).
+_ENERGY_FIELDS: dict[str, tuple[type, str, float]] = {
+    **{name: (float, attribute, high) for name, (attribute, high) in _ENERGY_NUMBERS.items()},
+    **{name: (bool, attribute, 0.0) for name, attribute in _ENERGY_BOOLEANS.items()},
+    **{name: (str, attribute, 0.0) for name, attribute in _ENERGY_STRINGS.items()},
+}
 _MEASURED = "measurement_available"
 _MEASURED_ATTRIBUTE = "neuralwatt.energy.measurement_available"
 
@@ -132,33 +138,34 @@ def measurement(energy: Any = None, cost: Any = None) -> Measurement | None:
             out.attributes[_MEASURED_ATTRIBUTE] = measured_value
         elif _MEASURED in energy:
             out.drop(_MEASURED)
+        attributes = out.attributes
         for name, value in energy.items():
-            if name == _MEASURED:
+            known = _ENERGY_FIELDS.get(name)  # one look per field: this runs for every request
+            if known is None:
+                if name != _MEASURED:
+                    out.extra(ENERGY_PREFIX, name, value)
                 continue
-            known = _ENERGY_NUMBERS.get(name)
-            if known is not None:
-                attribute, high = known
-                # The usual case, a float in bounds, without a call (this runs for every request).
+            kind, attribute, high = known
+            if kind is float:
+                # The usual case, a float in bounds, without a call.
                 checked = value if type(value) is float and 0.0 <= value <= high else number(value, 0.0, high)
                 # An unmeasured request may still carry placeholder zeros: they are not data.
                 if checked is None or measured is False:
                     out.drop(name)
                     continue
-                out.attributes[attribute] = checked
+                attributes[attribute] = checked
                 values[name] = checked
-            elif name in _ENERGY_BOOLEANS:
+            elif kind is bool:
                 if isinstance(value, bool):
-                    out.attributes[_ENERGY_BOOLEANS[name]] = value
-                else:
-                    out.drop(name)
-            elif name in _ENERGY_STRINGS:
-                text = clean_text(value)
-                if text:
-                    out.attributes[_ENERGY_STRINGS[name]] = text
+                    attributes[attribute] = value
                 else:
                     out.drop(name)
             else:
-                out.extra(ENERGY_PREFIX, name, value)
+                text = clean_text(value)
+                if text:
+                    attributes[attribute] = text
+                else:
+                    out.drop(name)
 
     cost_usd = None
     if cost is not None:

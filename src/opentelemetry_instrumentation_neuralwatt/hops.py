@@ -24,7 +24,7 @@ import wrapt
 
 from . import sse
 from .energy import Measurement, total
-from .sse_chunks import CommentScanner
+from .sse_bytes import CommentScanner
 
 logger = logging.getLogger(__name__)
 

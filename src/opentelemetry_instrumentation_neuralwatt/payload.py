@@ -84,6 +84,8 @@ def number(value: Any, low: float, high: float) -> float | None:
 def clean_text(value: Any, limit: int = MAX_STRING_CHARS) -> str | None:
     """A string as an attribute can carry it: cut to `limit`, and text that is not valid UTF-8
     (lone surrogates, which exporters refuse) has those characters replaced by "?"."""
+    if type(value) is str and value.isascii():  # the usual case: ASCII is valid UTF-8 as it is
+        return value[:limit]
     if not isinstance(value, str):
         return None
     value = value[:limit]

@@ -16,7 +16,6 @@ import logging
 import threading
 from typing import Any
 
-from . import sse_chunks
 from .invocation import Invocation
 from .streams import finish_stream, observe
 
@@ -95,9 +94,7 @@ def _failed(helper: Any, error: BaseException) -> None:
             reader = threading.Thread(target=_read_rest, args=(call, helper._raw_stream.__wrapped__),
                                       name="neuralwatt-trailer", daemon=True)
             reader.start()
-            reader.join(TRAILER_SECONDS)
-            if reader.is_alive():  # given up on: what has arrived is kept
-                sse_chunks.commit_received(call.decoder)
+            reader.join(TRAILER_SECONDS)  # given up on after that: what arrived is kept already
         except Exception:
             logger.debug("neuralwatt: could not read the rest of a failed stream", exc_info=True)
     call.finish(error)
@@ -111,8 +108,7 @@ async def _afailed(helper: Any, error: BaseException) -> None:
         if isinstance(error, Exception):
             call.failing = error
             await asyncio.wait_for(_aread_rest(call, helper._raw_stream.__wrapped__), TRAILER_SECONDS)
-    except Exception:  # the bound passed (the cancelled read keeps what its chunker held), or the
-        # rest failed: what arrived so far is kept
+    except Exception:  # the bound passed, or the rest failed: what arrived so far is kept
         logger.debug("neuralwatt: could not read the rest of a failed stream", exc_info=True)
     finally:
         call.finish(error)

@@ -208,6 +208,8 @@ class _EndOursFirst:
 
 
 def _adopt(call: Any) -> None:
+    if call.span is not None:  # ours already (the SDK's tracing is off): nothing to adopt
+        return
     try:
         call.adopt(trace.get_current_span())
     except Exception:
