@@ -294,7 +294,7 @@ async def test_an_async_chat_stream_helper_failing_validation_is_an_error(teleme
 
 
 def test_a_failing_stream_helper_is_not_held_by_a_server_that_stalls_after_its_energy(telemetry, client, emulator):
-    """The rest of the body is read for a bounded time (stream_helpers.TRAILER_SECONDS), not until the
+    """The rest of the body is read for a bounded time (rest.SECONDS), not until the
     server's 2 s stall ends: the user gets the exception at once, and the energy that had come."""
     started = time.monotonic()
     with pytest.raises(ValueError) as raised:

@@ -6,7 +6,7 @@ among them, and a refused hop is closed right after its refusal, before its ener
 the body of each hop is watched as it passes, whoever reads it: its comment lines are kept on the
 hop (the same store a decoder has, see `sse.py`). A hop the middleware stops reading after its
 answer was complete (its `message_delta` came) has the rest of its body read first, bounded like
-a failing stream helper's (TRAILER_SECONDS, TRAILER_BYTES). The middleware sends the next hop
+a failing stream helper's (`rest.py`; TRAILER_BYTES). The middleware sends the next hop
 while the user reads the stream; the stream proxies make the call current then (`streams.py`),
 so that hop is followed too, not taken for another call. Each hop is a request the server measured: the
 call's energy is the sum of its hops' (`energy.total`).
@@ -14,22 +14,18 @@ call's energy is the sum of its hops' (`energy.total`).
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import threading
-import time
 from typing import Any
 
 import wrapt
 
-from . import sse
+from . import rest, sse
 from .energy import Measurement, total
 from .sse_bytes import CommentScanner
 
 logger = logging.getLogger(__name__)
 
-TRAILER_SECONDS = 0.25
-TRAILER_BYTES = 64 * 1024
+TRAILER_BYTES = 64 * 1024  # read at most, for at most rest.SECONDS
 # The event that completes an answer, after which only `message_stop` and the comments are left.
 _ANSWERED = b"message_delta"
 
@@ -126,21 +122,27 @@ class _HopBody(wrapt.ObjectProxy):
 
 
 def _rest_of(hop: Hop) -> None:
-    """The rest of a hop left after its answer completed, read once and bounded."""
+    """The rest of a hop left after its answer completed, read once and bounded (rest.py)."""
     if hop.answered and hop.pieces is not None:
         pieces, hop.pieces = hop.pieces, None
-        reader = threading.Thread(target=_read_rest, args=(pieces, hop), daemon=True, name="neuralwatt-hop-rest")
-        reader.start()
-        reader.join(TRAILER_SECONDS)
+        rest.read_rest(pieces, _taker(hop), hop.end)
 
 
 async def _arest_of(hop: Hop) -> None:
     if hop.answered and hop.pieces is not None:
         pieces, hop.pieces = hop.pieces, None
-        try:
-            await asyncio.wait_for(_aread_rest(pieces, hop), TRAILER_SECONDS)
-        except Exception:
-            logger.debug("neuralwatt: could not read the rest of a hop", exc_info=True)
+        await rest.aread_rest(pieces, _taker(hop), hop.end)
+
+
+def _taker(hop: Hop):
+    read = [0]
+
+    def take(piece: bytes) -> bool:
+        _feed(hop, piece)
+        read[0] += len(piece)
+        return read[0] < TRAILER_BYTES
+
+    return take
 
 
 def _feed(hop: Hop, piece: bytes) -> None:
@@ -148,27 +150,3 @@ def _feed(hop: Hop, piece: bytes) -> None:
         hop.feed(piece)
     except Exception:  # never let capture break the middleware's read
         logger.debug("neuralwatt: could not read a hop's bytes", exc_info=True)
-
-
-def _read_rest(pieces: Any, hop: Hop) -> None:
-    """Read on where the middleware stopped, from the same iterator over the connection."""
-    deadline, read = time.monotonic() + TRAILER_SECONDS, 0
-    try:
-        for piece in pieces:
-            _feed(hop, piece)
-            read += len(piece)
-            if read >= TRAILER_BYTES or time.monotonic() > deadline:
-                return
-        hop.end()
-    except Exception:
-        logger.debug("neuralwatt: could not read the rest of a hop", exc_info=True)
-
-
-async def _aread_rest(pieces: Any, hop: Hop) -> None:
-    read = 0
-    async for piece in pieces:
-        _feed(hop, piece)
-        read += len(piece)
-        if read >= TRAILER_BYTES:
-            return
-    hop.end()

@@ -4,26 +4,21 @@
 A helper's `close()` closes the HTTP response directly, not the stream inside: its call ends there
 too. A helper that raises on an event (a structured answer that does not validate) raises in its
 own generator, past our proxy: its call ends there, ERROR with `error.type`. The server sends the
-energy right after the last event, so the rest of the body is read first, bounded: at most
-TRAILER_SECONDS and TRAILER_EVENTS events (a synchronous read runs in a thread that is not waited
-for longer), then the user's exception goes on unchanged, with whatever energy arrived by then.
+energy right after the last event, so the rest of the body is read first, bounded (`rest.py`: at
+most 0.25 s, and TRAILER_EVENTS events), then the user's exception goes on unchanged, with
+whatever energy arrived by then.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import threading
 from typing import Any
 
+from . import rest
 from .invocation import Invocation
 from .streams import finish_stream, observe
 
-logger = logging.getLogger(__name__)
-
-# A helper that raises on an event: how long, and how many events, the rest of its body is read
-# before the exception goes on to the user (the energy comes right after the last event).
-TRAILER_SECONDS = 0.25
+# A helper that raises on an event: how many events of the rest of its body are read (for at most
+# rest.SECONDS) before the exception goes on to the user.
 TRAILER_EVENTS = 64
 
 
@@ -90,13 +85,7 @@ def _failed(helper: Any, error: BaseException) -> None:
         return
     if isinstance(error, Exception):  # not an interrupt: the rest of the body may hold the energy
         call.failing = error
-        try:
-            reader = threading.Thread(target=_read_rest, args=(call, helper._raw_stream.__wrapped__),
-                                      name="neuralwatt-trailer", daemon=True)
-            reader.start()
-            reader.join(TRAILER_SECONDS)  # given up on after that: what arrived is kept already
-        except Exception:
-            logger.debug("neuralwatt: could not read the rest of a failed stream", exc_info=True)
+        rest.read_rest(helper._raw_stream.__wrapped__, _observer(call))
     call.finish(error)
 
 
@@ -107,29 +96,19 @@ async def _afailed(helper: Any, error: BaseException) -> None:
     try:
         if isinstance(error, Exception):
             call.failing = error
-            await asyncio.wait_for(_aread_rest(call, helper._raw_stream.__wrapped__), TRAILER_SECONDS)
-    except Exception:  # the bound passed, or the rest failed: what arrived so far is kept
-        logger.debug("neuralwatt: could not read the rest of a failed stream", exc_info=True)
+            await rest.aread_rest(helper._raw_stream.__wrapped__, _observer(call))
     finally:
         call.finish(error)
 
 
-def _read_rest(call: Invocation, stream: Any) -> None:
-    """The events after the one the helper raised on (a usage chunk, `[DONE]`), whose decoding
-    keeps the trailing comments; at most TRAILER_EVENTS of them."""
-    try:
-        for count, chunk in enumerate(stream, 1):
-            observe(call, chunk)
-            if count >= TRAILER_EVENTS:
-                return
-    except Exception:
-        logger.debug("neuralwatt: the rest of a failed stream failed too", exc_info=True)
+def _observer(call: Invocation):
+    """Each event after the one the helper raised on (a usage chunk, `[DONE]`), at most
+    TRAILER_EVENTS of them; their bytes carry the trailing comments."""
+    read = [0]
 
-
-async def _aread_rest(call: Invocation, stream: Any) -> None:
-    count = 0
-    async for chunk in stream:
+    def take(chunk: Any) -> bool:
         observe(call, chunk)
-        count += 1
-        if count >= TRAILER_EVENTS:
-            return
+        read[0] += 1
+        return read[0] < TRAILER_EVENTS
+
+    return take

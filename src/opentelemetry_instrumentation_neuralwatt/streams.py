@@ -8,101 +8,25 @@ decoder (see `sse.py`). Each chunk or event goes to the call's adapter to read.
 from __future__ import annotations
 
 import copy
-import logging
-import time
 from typing import TYPE_CHECKING, Any
 
 import wrapt
 
-from . import deferred, foreign
+from . import deferred
 from .invocation import Invocation, pending
+from .stream_items import (
+    apulled_as_call,
+    aread_ahead,
+    counted_event,
+    finish_stream,
+    observe,
+    pulled_as_call,
+    read_ahead,
+    reads_ahead,
+)
 
-logger = logging.getLogger(__name__)
+__all__ = ["AsyncStreamProxy", "StreamProxy", "finish_stream", "observe"]
 
-
-def finish_stream(call: Invocation) -> None:
-    """End a stream's call with whatever its decoder (or a data chunk) carried."""
-    call.finish()
-
-
-def observe(call: Invocation, chunk: Any) -> None:
-    """One chunk or event of a stream: what it says, and when content began to arrive
-    (heartbeats and status frames before it are not content)."""
-    try:
-        call.adapter.observe(call, chunk)
-        if call.first_chunk_at is not None:
-            call.output_chunks += 1
-        elif call.adapter.is_content(chunk):
-            call.first_chunk_at = time.perf_counter()
-    except Exception:
-        logger.debug("neuralwatt: could not read a chunk", exc_info=True)
-
-
-def _routine(call: Invocation) -> str | None:
-    """The stream event type that is only counted (see `Adapter.content_event`), or None."""
-    return call.adapter.content_event if call.output_text is None else None
-
-
-def _reads_ahead(call: Invocation) -> bool:
-    """Whether this stream's owner ends its span at the stream's last event (util-genai's Responses
-    wrapper does, at `response.completed`), before the trailing `: energy` comment is read."""
-    return call.adopted == foreign.GENAI and call.adapter.has_last_event
-
-
-def _rest(call: Invocation, stream: Any) -> list:
-    """After the last event, read the rest of the body (only comments are left: the energy) and end
-    the call, before that event is handed on. Bounded: the server closes the body right after."""
-    rest: list = []
-    try:
-        for chunk in stream:
-            observe(call, chunk)
-            rest.append(chunk)
-    except BaseException as error:
-        call.finish(error)
-        raise
-    finish_stream(call)
-    return rest
-
-
-async def _arest(call: Invocation, stream: Any) -> list:
-    rest: list = []
-    try:
-        async for chunk in stream:
-            observe(call, chunk)
-            rest.append(chunk)
-    except BaseException as error:
-        call.finish(error)
-        raise
-    finish_stream(call)
-    return rest
-
-
-def _hops(call: Invocation, stream: Any):
-    """A stream a client middleware makes (see hops.py): the call is current while each item is
-    pulled, as the middleware may send its next request then."""
-    iterator = iter(stream)
-    while True:
-        token = pending.set(call)
-        try:
-            chunk = next(iterator)
-        except StopIteration:
-            return
-        finally:
-            pending.reset(token)
-        yield chunk
-
-
-async def _ahops(call: Invocation, stream: Any):
-    iterator = stream.__aiter__()
-    while True:
-        token = pending.set(call)
-        try:
-            chunk = await iterator.__anext__()
-        except StopAsyncIteration:
-            return
-        finally:
-            pending.reset(token)
-        yield chunk
 
 
 class _Copyable:
@@ -149,10 +73,10 @@ class StreamProxy(_Copyable, wrapt.ObjectProxy):
         # GeneratorExit (the consumer dropped this iterator: `break`, `next(iter(s))`) does not
         # end the span, because the stream itself lives on and can still be read.
         invocation, stream = self._self_invocation, self.__wrapped__
-        is_last = invocation.adapter.is_last if _reads_ahead(invocation) else None
+        is_last = invocation.adapter.is_last if reads_ahead(invocation) else None
         if invocation.hops is not None:
-            stream = _hops(invocation, stream)
-        routine = _routine(invocation)
+            stream = pulled_as_call(invocation, stream)
+        routine = counted_event(invocation)
         try:
             for chunk in stream:
                 if routine is not None and invocation.first_chunk_at is not None \
@@ -161,7 +85,7 @@ class StreamProxy(_Copyable, wrapt.ObjectProxy):
                 else:
                     observe(invocation, chunk)
                 if is_last is not None and is_last(chunk):
-                    rest = _rest(invocation, stream)
+                    rest = read_ahead(invocation, stream)
                     yield chunk
                     yield from rest
                     return
@@ -220,10 +144,10 @@ class AsyncStreamProxy(_Copyable, wrapt.ObjectProxy):
 
     async def __aiter__(self):
         invocation, stream = self._self_invocation, self.__wrapped__
-        is_last = invocation.adapter.is_last if _reads_ahead(invocation) else None
+        is_last = invocation.adapter.is_last if reads_ahead(invocation) else None
         if invocation.hops is not None:
-            stream = _ahops(invocation, stream)
-        routine = _routine(invocation)
+            stream = apulled_as_call(invocation, stream)
+        routine = counted_event(invocation)
         try:
             async for chunk in stream:
                 if routine is not None and invocation.first_chunk_at is not None \
@@ -232,7 +156,7 @@ class AsyncStreamProxy(_Copyable, wrapt.ObjectProxy):
                 else:
                     observe(invocation, chunk)
                 if is_last is not None and is_last(chunk):
-                    for item in [chunk, *await _arest(invocation, stream)]:
+                    for item in [chunk, *await aread_ahead(invocation, stream)]:
                         yield item
                     return
                 yield chunk
