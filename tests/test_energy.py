@@ -6,6 +6,7 @@ import types
 import pytest
 from openai._streaming import SSEDecoder
 
+from opentelemetry_instrumentation_neuralwatt import sse, sse_bytes
 from opentelemetry_instrumentation_neuralwatt.energy import MAX_EXTRA_FIELDS, MAX_PAYLOAD_CHARS, measurement
 from opentelemetry_instrumentation_neuralwatt.sse import captured, decode_hook, hook_decoder
 
@@ -187,3 +188,44 @@ def test_every_mcr_key_is_kept_with_its_type_and_strings_are_bounded():
 def test_wire_names_make_attribute_names_only_of_lower_case_digits_and_underscores():
     found = measurement({"energy_joules": 1.0, "ok_name": 1, "trailing\n": 2, "Upper": 3, "dash-ed": 4})
     assert sorted(found.attributes) == ["neuralwatt.energy.joules", "neuralwatt.energy.ok_name"]
+
+
+# -- capture in the bytes (sse_bytes.py): whatever way the network cuts the body --
+
+STREAM = (b'event: mcr-status\ndata: {"phase": "compacting"}\n\n'
+          b'data: {"choices": []}\n\n'
+          b': energy {"energy_joules": 15.23, "grid_id": "FI: north"}\n: cost {"request_cost_usd": 6.1e-05}\n'
+          b'data: [DONE]\n\n')
+
+
+def events_through_the_hook(pieces):
+    decoder = SSEDecoder()
+    assert sse_bytes.hook_bytes(decoder)
+    return decoder, [event.data for event in decoder.iter_bytes(iter(pieces))]
+
+
+@pytest.mark.parametrize("size", [1, 2, 7, 64, len(STREAM)])
+def test_comments_and_status_frames_are_kept_however_the_body_is_cut(size):
+    """Pieces of every size, down to one byte: a comment line or a status frame's name cut across
+    reads is kept whole, and the SDK's events are exactly those it decodes without us."""
+    decoder, events = events_through_the_hook([STREAM[i:i + size] for i in range(0, len(STREAM), size)])
+
+    assert events == ['{"phase": "compacting"}', '{"choices": []}', "[DONE]"]
+    assert dict(captured(decoder).attributes) == {"neuralwatt.energy.joules": 15.23,
+                                                  "neuralwatt.energy.grid_id": "FI: north",
+                                                  "neuralwatt.cost.request_cost_usd": 6.1e-05}
+    assert getattr(decoder, sse.MCR_STATUS) == ['{"phase": "compacting"}']
+
+
+@pytest.mark.parametrize("newline", [b"\r\n", b"\r"])
+def test_comments_are_kept_with_every_line_ending(newline):
+    decoder, _ = events_through_the_hook([STREAM.replace(b"\n", newline)[i:i + 5] for i in range(0, 400, 5)])
+    assert captured(decoder).joules == 15.23
+
+
+def test_a_colon_inside_a_line_cut_at_a_read_is_no_comment():
+    """`: energy` inside a data line, cut so a read starts with it, is the data's, not a comment."""
+    body = b'data: {"text": "x: energy {\\"energy_joules\\": 9.0}"}\n\n'
+    cut = body.index(b": energy")
+    decoder, events = events_through_the_hook([body[:cut], body[cut:]])
+    assert len(events) == 1 and captured(decoder) is None

@@ -6,9 +6,9 @@ among them, and a refused hop is closed right after its refusal, before its ener
 the body of each hop is watched as it passes, whoever reads it: its comment lines are kept on the
 hop (the same store a decoder has, see `sse.py`). A hop the middleware stops reading after its
 answer was complete (its `message_delta` came) has the rest of its body read first, bounded like
-a failing stream helper's (`rest.py`; TRAILER_BYTES). The middleware sends the next hop
-while the user reads the stream; the stream proxies make the call current then (`streams.py`),
-so that hop is followed too, not taken for another call. Each hop is a request the server measured: the
+a failing stream helper's (`rest.py`; TRAILER_BYTES). The middleware sends the next hop while the
+user reads the stream; the stream proxies make the call current then (`stream_items.py`), so that
+hop is followed too, not taken for another call. Each hop is a request the server measured: the
 call's energy is the sum of its hops' (`energy.total`).
 """
 
@@ -61,7 +61,10 @@ def whole(hops: list, response: Any) -> None:
     """A whole response a middleware reads: its body's `energy` and `cost` objects, as a hop."""
     if not response.is_stream_consumed:
         return
-    body = response.json()
+    try:
+        body = response.json()
+    except ValueError:  # not JSON: no energy in it, and the SDK says so to the user itself
+        return
     if isinstance(body, dict):
         hop = Hop()
         for field, name in (("energy", sse.ENERGY_COMMENT), ("cost", sse.COST_COMMENT)):

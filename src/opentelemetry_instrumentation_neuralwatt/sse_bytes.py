@@ -39,13 +39,14 @@ class CommentScanner:
         self.carried = 0
         self.status = False  # a piece held an MCR status frame's name
         self.mid_line = False  # the last piece ended inside a line
-        self.edge = b""  # then, its last bytes: a status frame's name may be cut in two
+        self.edge = b""  # then, its last bytes: a status frame's name may be cut across pieces
 
     def feed(self, piece: bytes) -> None:
         mid_line, self.mid_line = self.mid_line, piece[-1:] not in _NEWLINES
         if not self.status and (_STATUS in piece or mid_line and _STATUS in self.edge + piece[:len(_STATUS)]):
             self.status = True
-        self.edge = piece[1 - len(_STATUS):] if self.mid_line else b""
+        # The bytes of the unfinished line the piece ends in, as many as a name cut in two needs.
+        self.edge = (self.edge + piece)[1 - len(_STATUS):] if self.mid_line else b""
         if self.carry:
             end = _line_end(piece)
             if end < 0:
