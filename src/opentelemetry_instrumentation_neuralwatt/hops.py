@@ -20,7 +20,7 @@ from typing import Any
 import wrapt
 
 from . import rest, sse
-from .energy import Measurement, total
+from .energy import Measurement, measurement, total
 from .sse_bytes import CommentScanner
 
 logger = logging.getLogger(__name__)
@@ -76,10 +76,13 @@ def whole(hops: list, response: Any) -> None:
 def measured(hops: list, fallback_cost: Any) -> Measurement | None:
     """The call's measurement: each hop's last valid report, summed over the hops that reported;
     the response headers' cost when a single report had none."""
-    found = [(hop, report) for hop in hops if (report := sse.captured(hop)) is not None]
-    if len(found) <= 1:
-        return sse.captured_all(found[0][0], fallback_cost=fallback_cost)[0] if found else None
-    return total([report for _, report in found])
+    reports = [report for hop in hops if (report := sse.captured(hop)) is not None]
+    if len(reports) > 1:
+        return total(reports)
+    if not reports:
+        return None
+    only = reports[0]
+    return only if only.cost is not None or fallback_cost is None else measurement(only.energy, fallback_cost)
 
 
 class _HopBody(wrapt.ObjectProxy):

@@ -134,12 +134,15 @@ class Invocation:
         try:
             headers = self.response_headers()
             fallback_cost = headers.cost if headers is not None else None
-            if self.hops and (found := hops.measured(self.hops, fallback_cost)) is not None:
-                pass  # a middleware read the streams; the one the user got has no comments
-            elif self.decoder is None:  # a whole response: one report at most
-                found = measurement(self.data_energy, self.data_cost if self.data_cost is not None else fallback_cost)
-            else:
-                found, self.reports = sse.captured_all(self.decoder, self.data_energy, self.data_cost, fallback_cost)
+            # A middleware read the responses (hops.py): the stream the user got has no comments.
+            found = hops.measured(self.hops, fallback_cost) if self.hops else None
+            if found is None:
+                if self.decoder is None:  # a whole response: one report at most
+                    found = measurement(self.data_energy,
+                                        self.data_cost if self.data_cost is not None else fallback_cost)
+                else:
+                    found, self.reports = sse.captured_all(self.decoder, self.data_energy, self.data_cost,
+                                                           fallback_cost)
         except Exception:
             logger.debug("neuralwatt: could not read the reported energy", exc_info=True)
             found = None
