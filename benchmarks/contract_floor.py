@@ -10,9 +10,10 @@ time to first chunk and per output chunk, for streams), each in the span's conte
 value is precomputed, so nothing is read, parsed or validated: the difference between this row
 and the bare client is the SDK's own price for the contract, whoever implements it.
 
-With anthropic's own tracing on, the call already has the SDK's span: the floor starts none and
-records the histograms only (a lower bound: the attributes an implementation sets on the SDK's
-span are not counted).
+With anthropic's own tracing on, the call already has the SDK's span: the floor starts none; it
+sets the contract's attributes on the SDK's span while that span is current (in the client's
+`_process_response`, one wrapper, as any implementation must reach that span before the SDK
+ends it) and records the histograms.
 """
 
 from __future__ import annotations
@@ -102,8 +103,9 @@ class ContractFloor:
             if stream:  # streams also record their timing, on the span and as two histograms
                 metrics.time_to_first_chunk.record(0.01, METRIC, context)
                 metrics.time_per_output_chunk.record(0.001, METRIC, context)
-            span.set_attributes(attributes[stream][1])
-            span.end()
+            if own_span:
+                span.set_attributes(attributes[stream][1])
+                span.end()
 
         def through(stream, span, started):
             yield from stream
@@ -124,8 +126,23 @@ class ContractFloor:
             return result
 
         self._owner.create = wrapt.FunctionWrapper(self._original, wrapper)
+        if not own_span:  # the SDK's span: the contract's attributes go on it while it is current
+            everything = {stream: {**start, **end} for stream, (start, end) in attributes.items()}
+
+            def on_sdk_span(wrapped, instance, args, kwargs):
+                result = wrapped(*args, **kwargs)
+                stream = kwargs.get("stream") is True
+                trace.get_current_span().set_attributes(everything[stream])
+                return result
+
+            client = importlib.import_module("anthropic._base_client").SyncAPIClient
+            self._process = (client, client.__dict__["_process_response"])
+            client._process_response = wrapt.FunctionWrapper(self._process[1], on_sdk_span)
         self.is_instrumented_by_opentelemetry = True
 
     def uninstrument(self):
         self._owner.create = self._original
+        if not self._own_span:
+            owner, original = self._process
+            owner._process_response = original
         self.is_instrumented_by_opentelemetry = False

@@ -124,6 +124,47 @@ def test_quota_gauges_hold_the_last_values_seen(telemetry, client, emulator):
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+def test_quota_gauges_and_cost_metric_without_a_recording_span(emulator, client, stream):
+    """With a tracer that records nothing, the headers are not read whole (nothing keeps the span
+    attributes), yet the gauges and the cost the headers state are exactly what was sent."""
+    from opentelemetry.trace import NoOpTracerProvider
+
+    recorded = Telemetry()
+    instrumentor = NeuralwattInstrumentor()
+    instrumentor.instrument(tracer_provider=NoOpTracerProvider(), meter_provider=recorded.meter_provider,
+                            hosts=[f"127.0.0.1:{emulator.port}"])
+    try:
+        call(client, model="openai/gpt-oss-20b", stream=stream)
+        call(client, model="openai/gpt-oss-20b", stream=stream, extra_headers=faults("no-cost"))
+    finally:
+        instrumentor.uninstrument()
+
+    first, last = emulator.exchanges
+    (energy,) = recorded.points("neuralwatt.quota.energy_remaining").values()
+    (allowance,) = recorded.points("neuralwatt.quota.allowance_remaining").values()
+    assert energy.value == float(last.response_headers["x-energy-remaining"])
+    assert allowance.value == float(last.response_headers["x-allowance-remaining-usd"])
+    assert last.cost is None  # the second call's cost came from its headers only
+    assert recorded.total("neuralwatt.cost") == first.cost["request_cost_usd"] + float(
+        last.response_headers["x-request-cost-usd"])
+
+
+def test_a_repeated_quota_header_keeps_its_last_valid_value_read_whole_or_alone():
+    import httpx2
+
+    from opentelemetry_instrumentation_neuralwatt.livewire import ResponseHeaders
+
+    headers = httpx2.Headers([("x-energy-remaining", "4.5"), ("x-allowance-remaining-usd", "70"),
+                              ("x-energy-remaining", "nan"), ("x-allowance-remaining-usd", "69.5")])
+
+    assert ResponseHeaders(headers).quota() == (4.5, 69.5)  # looked up alone
+    whole = ResponseHeaders(headers)
+    assert whole.attributes["neuralwatt.quota.energy_remaining_kwh"] == 4.5
+    assert whole.quota() == (4.5, 69.5)  # after the whole read, the same
+    assert ResponseHeaders(httpx2.Headers({"content-type": "application/json"})).quota() == (None, None)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
 def test_the_flex_tier_and_its_heartbeats(telemetry, client, emulator, stream):
     result = call(client, model=FLEX, stream=stream)
 

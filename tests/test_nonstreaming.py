@@ -36,6 +36,16 @@ def test_chat_completion_span_carries_the_servers_energy(telemetry, client, emul
     assert response.model_extra["energy"] == exchange.energy
 
 
+def test_request_parameters_as_sent_and_max_completion_tokens_before_max_tokens(telemetry, client, emulator):
+    client.chat.completions.create(model=MODEL, messages=MESSAGES, max_tokens=20, max_completion_tokens=30,
+                                   top_p=0.9, seed=7, n=1, presence_penalty=0.25)
+
+    attributes = telemetry.span().attributes
+    assert attributes["gen_ai.request.max_tokens"] == 30  # the newer name wins, whatever the order
+    assert (attributes["gen_ai.request.top_p"], attributes["gen_ai.request.seed"]) == (0.9, 7)
+    assert (attributes["gen_ai.request.choice.count"], attributes["gen_ai.request.presence_penalty"]) == (1, 0.25)
+
+
 async def test_async_chat_completion_span_carries_the_servers_energy(telemetry, aclient, emulator):
     response = await aclient.chat.completions.create(model=MODEL, messages=MESSAGES)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from opentelemetry import context
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GenAI
 
@@ -43,6 +44,18 @@ state = _State()
 
 _DEFAULT_PORTS = {"https": 443, "http": 80}
 
+try:  # what `is_instrumentation_enabled()` reads, read from the context `begin` already holds
+    from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY as _SUPPRESSED
+    from opentelemetry.instrumentation.utils import _SUPPRESS_INSTRUMENTATION_KEY_PLAIN as _SUPPRESSED_PLAIN
+except ImportError:  # pragma: no cover - another release: ask it
+    _SUPPRESSED = _SUPPRESSED_PLAIN = None  # type: ignore[assignment]
+
+
+def _suppressed(current: Any) -> bool:
+    if _SUPPRESSED is None:  # pragma: no cover
+        return not is_instrumentation_enabled()
+    return bool(current.get(_SUPPRESSED) or current.get(_SUPPRESSED_PLAIN))
+
 
 def _address(client: Any):
     """The client's host, port and whether it is Neuralwatt, computed once per base URL."""
@@ -61,7 +74,10 @@ def _address(client: Any):
 
 def begin(adapter: Any, operation: str, resource: Any, kwargs: dict) -> Invocation | None:
     telemetry = state.telemetry
-    if telemetry is None or not is_instrumentation_enabled():
+    if telemetry is None:
+        return None
+    current = context.get_current()  # read once: suppression, the open `measure()` blocks, the parent
+    if _suppressed(current):
         return None
     try:
         client = resource._client
@@ -69,6 +85,7 @@ def begin(adapter: Any, operation: str, resource: Any, kwargs: dict) -> Invocati
         model = clean_text(kwargs.get("model"))
         attributes: dict | None = None
         tenant = telemetry.attribution.attributes() if telemetry.attribution is not None else None
+        genai = None
         if traced:
             attributes = adapter.request_attributes(operation, model, host, port, kwargs, telemetry.capture_content)
             conversation = conversation_id(kwargs.get("extra_headers"), client)
@@ -76,25 +93,22 @@ def begin(adapter: Any, operation: str, resource: Any, kwargs: dict) -> Invocati
                 attributes[CONVERSATION_ID] = conversation
             if tenant:
                 attributes.update(tenant)
-        # Another GenAI instrumentation (util-genai) records this call already: enrich its span.
-        genai = foreign.genai_data() if traced else None
-        return Invocation(telemetry, adapter, operation, model, host, port, traced, attributes,
+            # Another GenAI instrumentation (util-genai) records this call already: enrich its span.
+            genai = foreign.genai_data()
+        return Invocation(telemetry, adapter, operation, model, host, port, traced, attributes, current,
                           defer_span=traced and genai is None and adapter.sdk_traces(client), genai=genai,
-                          secret=_secret(client) if traced else None, tenant=tenant or None)
+                          client=client if traced else None, tenant=tenant or None)
     except Exception:
         logger.debug("neuralwatt: could not start telemetry", exc_info=True)
         return None
 
 
-def _secret(client: Any) -> str | None:
-    """The key the client sends (openai's and anthropic's `api_key`, anthropic's `auth_token`)."""
-    key = getattr(client, "api_key", None) or getattr(client, "auth_token", None)
-    return key if isinstance(key, str) and len(key) >= 4 else None
-
-
 def conversation_id(extra_headers: Any, client: Any) -> str | None:
     """`X-NW-Conversation-ID`, from the call's `extra_headers` or the client's default headers."""
-    for headers in (extra_headers, getattr(client, "_custom_headers", None)):
+    custom = getattr(client, "_custom_headers", None)
+    if not extra_headers and not custom:  # the usual call: no headers of the caller's
+        return None
+    for headers in (extra_headers, custom):
         if isinstance(headers, dict) and headers:
             for name, value in headers.items():
                 if isinstance(name, str) and name.lower() == CONVERSATION_HEADER and isinstance(value, str):

@@ -21,9 +21,9 @@ from .energy import Measurement
 _BLOCKS = context.create_key("neuralwatt-blocks")
 
 
-def current() -> tuple:
-    """The blocks open in this context, outermost first."""
-    blocks = context.get_value(_BLOCKS)
+def current(within: Any = None) -> tuple:
+    """The blocks open in this context (or in `within`, a context already read), outermost first."""
+    blocks = context.get_value(_BLOCKS) if within is None else within.get(_BLOCKS)
     return blocks if isinstance(blocks, tuple) else ()
 
 

@@ -63,6 +63,7 @@ _ENERGY_FIELDS: dict[str, tuple[type, str, float]] = {
     **{name: (bool, attribute, 0.0) for name, attribute in _ENERGY_BOOLEANS.items()},
     **{name: (str, attribute, 0.0) for name, attribute in _ENERGY_STRINGS.items()},
 }
+_JOULES, _WATTS, _CARBON = (_ENERGY_NUMBERS[name][0] for name in ("energy_joules", "avg_power_watts", "carbon_g_co2eq"))
 _MEASURED = "measurement_available"
 _MEASURED_ATTRIBUTE = "neuralwatt.energy.measurement_available"
 
@@ -128,17 +129,18 @@ def measurement(energy: Any = None, cost: Any = None) -> Measurement | None:
         return None
 
     out = _Builder()
-    values: dict[str, float | None] = {}
+    attributes = out.attributes
     measured = None
 
     if energy is not None:
         measured_value = energy.get(_MEASURED)
         if isinstance(measured_value, bool):
             measured = measured_value
-            out.attributes[_MEASURED_ATTRIBUTE] = measured_value
+            attributes[_MEASURED_ATTRIBUTE] = measured_value
         elif _MEASURED in energy:
             out.drop(_MEASURED)
-        attributes = out.attributes
+        # An unmeasured request may still carry placeholder zeros: they are not data.
+        numbers_count = measured is not False
         for name, value in energy.items():
             known = _ENERGY_FIELDS.get(name)  # one look per field: this runs for every request
             if known is None:
@@ -149,19 +151,17 @@ def measurement(energy: Any = None, cost: Any = None) -> Measurement | None:
             if kind is float:
                 # The usual case, a float in bounds, without a call.
                 checked = value if type(value) is float and 0.0 <= value <= high else number(value, 0.0, high)
-                # An unmeasured request may still carry placeholder zeros: they are not data.
-                if checked is None or measured is False:
+                if checked is not None and numbers_count:
+                    attributes[attribute] = checked
+                else:
                     out.drop(name)
-                    continue
-                attributes[attribute] = checked
-                values[name] = checked
             elif kind is bool:
-                if isinstance(value, bool):
+                if type(value) is bool:
                     attributes[attribute] = value
                 else:
                     out.drop(name)
             else:
-                text = clean_text(value)
+                text = value[:MAX_STRING_CHARS] if type(value) is str and value.isascii() else clean_text(value)
                 if text:
                     attributes[attribute] = text
                 else:
@@ -177,7 +177,7 @@ def measurement(energy: Any = None, cost: Any = None) -> Measurement | None:
                 if checked is None:
                     out.drop(f"cost.{name}")
                     continue
-                out.attributes[COST_PREFIX + name] = checked
+                attributes[COST_PREFIX + name] = checked
                 if name == "request_cost_usd":
                     cost_usd = checked
             else:
@@ -185,18 +185,11 @@ def measurement(energy: Any = None, cost: Any = None) -> Measurement | None:
 
     if out.dropped:
         logger.debug("neuralwatt: dropped invalid energy/cost fields: %s", ", ".join(out.dropped[:20]))
-    if not out.attributes:
+    if not attributes:
         return None
-    return Measurement(
-        attributes=MappingProxyType(out.attributes),
-        joules=values.get("energy_joules"),
-        watts=values.get("avg_power_watts"),
-        carbon_g=values.get("carbon_g_co2eq"),
-        cost_usd=cost_usd,
-        measured=measured,
-        energy=energy,
-        cost=cost,
-    )
+    get: Any = attributes.get  # floats, by how they were checked
+    return Measurement(MappingProxyType(attributes), get(_JOULES), get(_WATTS), get(_CARBON), cost_usd, measured,
+                       energy, cost)
 
 
 _KNOWN = (set(_ENERGY_NUMBERS) | set(_ENERGY_BOOLEANS) | set(_ENERGY_STRINGS) | set(_COST_NUMBERS)

@@ -45,13 +45,13 @@ class Invocation:
         "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "output_text", "output_tools",
         "data_energy", "data_cost", "data_mcr", "service_tier", "decoder", "headers", "reports",
         "first_chunk_at", "output_chunks", "response", "ended", "blocks", "on_end", "_token", "_read_headers",
-        "genai", "secret", "tenant", "failing", "hops",
+        "genai", "client", "tenant", "failing", "hops",
     )
 
     def __init__(self, telemetry: Telemetry, adapter: Any, operation: str, model: str | None,
                  host: str, port: int | None, traced: bool, request_attributes: dict | None,
-                 defer_span: bool = False, genai: Any = None, secret: str | None = None,
-                 tenant: dict | None = None):
+                 current: Context | None = None, defer_span: bool = False, genai: Any = None,
+                 client: Any = None, tenant: dict | None = None):
         self.telemetry = telemetry
         self.adapter = adapter
         self.operation = operation
@@ -78,22 +78,22 @@ class Invocation:
         # Whose span records this call when it is not ours: None (ours), foreign.SDK or foreign.GENAI.
         self.adopted: str | None = None
         self.genai = genai  # util-genai's data object for the call, when it records the call
-        self.secret = secret  # the client's API key: never in anything we record (see Telemetry.describe)
+        self.client = client  # its API key is never in anything we record (see span_attributes.describe)
         self.tenant = tenant  # the named baggage entries as the call started (attribution.py)
         self.failing: BaseException | None = None  # a stream helper's error, while the rest is read
         self.on_end = None  # what to run once our telemetry is done (an adapter's hand-back)
-        self.blocks = collect.current()  # `measure()` blocks and collectors open as the call starts
+        self.blocks = collect.current(current)  # `measure()` blocks and collectors open as the call starts
         self._token: Token[Context] | None = None
         self.span = None
         self.parent_span = None
         self.started_ns = 0
         if traced:
             if genai is not None:
-                self.span, self.adopted = trace.get_current_span(), foreign.GENAI
+                self.span, self.adopted = trace.get_current_span(current), foreign.GENAI
             elif defer_span:
                 # The SDK will start its own span inside the call; `adopt` takes it. Until then
                 # nothing is started, and a call the SDK did not trace gets ours, back-dated.
-                self.parent_span = trace.get_current_span()
+                self.parent_span = trace.get_current_span(current)
                 self.started_ns = time.time_ns()
             else:
                 self.span = telemetry.start_span(self)
@@ -133,16 +133,16 @@ class Invocation:
             return
         try:
             headers = self.response_headers()
-            fallback_cost = headers.cost if headers is not None else None
             # A middleware read the responses (hops.py): the stream the user got has no comments.
-            found = hops.measured(self.hops, fallback_cost) if self.hops else None
+            found = hops.measured(self.hops, headers.cost if headers is not None else None) if self.hops else None
             if found is None:
                 if self.decoder is None:  # a whole response: one report at most
+                    cost = self.data_cost  # the headers' cost only when the body has none
                     found = measurement(self.data_energy,
-                                        self.data_cost if self.data_cost is not None else fallback_cost)
+                                        cost if cost is not None or headers is None else headers.cost)
                 else:
                     found, self.reports = sse.captured_all(self.decoder, self.data_energy, self.data_cost,
-                                                           fallback_cost)
+                                                           headers.cost if headers is not None else None)
         except Exception:
             logger.debug("neuralwatt: could not read the reported energy", exc_info=True)
             found = None

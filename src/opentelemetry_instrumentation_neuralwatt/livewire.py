@@ -53,54 +53,96 @@ def _lowered(headers: Any):
 
 
 _ENERGY_REMAINING = QUOTA_HEADERS["x-energy-remaining"]
+_REMAINING, _ALLOWANCE = b"x-energy-remaining", b"x-allowance-remaining-usd"
+
+
+def _number(value: bytes) -> float | None:
+    try:  # float() reads ASCII bytes, surrounding spaces included
+        number = float(value)
+    except ValueError:
+        return None
+    return number if -1e12 < number < 1e12 else None  # also false for NaN
 
 
 class ResponseHeaders:
-    """The Neuralwatt headers of one response, read once: span attributes, the cost they state
-    (used when the body has none), and the quota values the gauges report."""
+    """The Neuralwatt headers of one response: span attributes, the cost they state (used when
+    the body has none), and the quota values the gauges report. Read when first asked for: a
+    call whose span does not record and whose body states its cost only needs the two quota
+    values, and those are looked up alone."""
 
-    __slots__ = ("attributes", "cost", "energy_remaining_kwh", "allowance_remaining_usd")
+    __slots__ = ("_lowered", "_attributes", "_cost", "_energy_remaining_kwh", "_allowance_remaining_usd")
 
     def __init__(self, headers: Any):
-        self.attributes: dict = {}
-        self.cost: dict | None = None
-        self.energy_remaining_kwh = self.allowance_remaining_usd = None
+        self._lowered = _lowered(headers)
+        self._attributes: dict | None = None  # None: not read yet
+
+    @property
+    def attributes(self) -> dict:
+        if self._attributes is None:
+            self._read()
+        return self._attributes  # type: ignore[return-value]
+
+    @property
+    def cost(self) -> dict | None:
+        if self._attributes is None:
+            self._read()
+        return self._cost
+
+    def quota(self) -> tuple[float | None, float | None]:
+        """(energy remaining in kWh, allowance remaining in USD): what the gauges report, each the
+        last valid value, as the whole read keeps it."""
+        if self._attributes is not None:
+            return self._energy_remaining_kwh, self._allowance_remaining_usd
+        remaining = allowance = None
+        for _, name, value in self._lowered:
+            if name == _REMAINING or name == _ALLOWANCE:
+                number = _number(value)
+                if number is not None:
+                    if name == _REMAINING:
+                        remaining = number
+                    else:
+                        allowance = number
+        return remaining, allowance
+
+    def _read(self) -> None:
+        attributes: dict = {}
+        self._attributes = attributes
+        self._cost = None
+        self._energy_remaining_kwh = self._allowance_remaining_usd = None
         mcr_kept = 0
-        for _, name, value in _lowered(headers):
+        for _, name, value in self._lowered:
             wanted = _WANTED.get(name)
             if wanted is None:
                 if name[:6] == b"x-mcr-" and mcr_kept < MAX_HEADERS:
-                    mcr_kept += self._mcr(name[6:].decode("latin-1").replace("-", "_"),
-                                          value.decode("latin-1").strip())
+                    mcr_kept += _mcr(attributes, name[6:].decode("latin-1").replace("-", "_"),
+                                     value.decode("latin-1").strip())
                 continue
             kind, target = wanted
             if kind == "text":
                 text = value.decode("latin-1").strip()
                 if text:
-                    self.attributes[target] = text[:MAX_TEXT]
+                    attributes[target] = text[:MAX_TEXT]
                 continue
-            try:  # float() reads ASCII bytes, surrounding spaces included
-                number = float(value)
-            except ValueError:
-                continue
-            if not -1e12 < number < 1e12:  # also false for NaN
+            number = _number(value)
+            if number is None:
                 continue
             if kind == "cost":
-                if self.cost is None:
-                    self.cost = {}
-                self.cost[target] = number
+                if self._cost is None:
+                    self._cost = {}
+                self._cost[target] = number
                 if target == "allowance_remaining_usd":
-                    self.allowance_remaining_usd = number
+                    self._allowance_remaining_usd = number
             else:
-                self.attributes[target] = number
+                attributes[target] = number
                 if target == _ENERGY_REMAINING:
-                    self.energy_remaining_kwh = number
+                    self._energy_remaining_kwh = number
 
-    def _mcr(self, name: str, value: str) -> int:
-        if not _SNAKE.match(name) or not value:
-            return 0
-        self.attributes[MCR_PREFIX + name] = int(value) if _INTEGER.match(value) else value[:MAX_TEXT]
-        return 1
+
+def _mcr(attributes: dict, name: str, value: str) -> int:
+    if not _SNAKE.match(name) or not value:
+        return 0
+    attributes[MCR_PREFIX + name] = int(value) if _INTEGER.match(value) else value[:MAX_TEXT]
+    return 1
 
 
 def looks_like_neuralwatt(headers: Any) -> bool:

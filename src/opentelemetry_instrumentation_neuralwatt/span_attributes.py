@@ -37,6 +37,13 @@ _CODE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 MAX_DESCRIPTION = 512
 
 
+def client_secret(client: Any) -> str | None:
+    """The key a client sends (openai's and anthropic's `api_key`, anthropic's `auth_token`),
+    looked up only when an error is described."""
+    key = getattr(client, "api_key", None) or getattr(client, "auth_token", None)
+    return key if isinstance(key, str) and len(key) >= 4 else None
+
+
 def scrub(text: str, secret: str | None = None) -> str:
     if secret:
         text = text.replace(secret, "[redacted]")

@@ -20,7 +20,7 @@ from . import foreign, livewire
 from .energy import Measurement
 from .instruments import Instruments
 from .payload import clean_text
-from .span_attributes import count, describe, live_wire, response_attributes
+from .span_attributes import client_secret, count, describe, live_wire, response_attributes
 from .version import __version__
 
 logger = logging.getLogger(__name__)
@@ -71,7 +71,10 @@ class Telemetry:
             _warn_if_neuralwatt(call, found)
             return
         headers = call.response_headers()
+        recording = span.is_recording()
+        header_attributes = None
         if headers is not None:
+            header_attributes = headers.attributes if recording else None  # read whole only when kept
             self._quota_seen(call.host, headers, found)
         if error is not None:
             points = ({**metric_attributes, error_attributes.ERROR_TYPE: type(error).__qualname__},)
@@ -84,12 +87,12 @@ class Telemetry:
             # lets GenAI panels find Neuralwatt calls, whatever provider name they carry.
             call.genai.metric_attributes[API_ATTRIBUTE] = call.adapter.api
 
-        if span.is_recording():
+        if recording:
             # An adopted SDK span was started with the SDK's own request attributes: ours go on too.
             attributes = {**call.request_attributes, **response_attributes(call)} if call.adopted == foreign.SDK \
                 else response_attributes(call)
-            if headers is not None:
-                attributes.update(headers.attributes)
+            if header_attributes:
+                attributes.update(header_attributes)
             if found is not None:
                 attributes.update(found.attributes)
             if first_chunk is not None:
@@ -98,7 +101,8 @@ class Telemetry:
             # helper's (`messages.stream(output_format=...)` raising), so an SDK span gets ours too.
             if error is not None and call.adopted != foreign.GENAI:
                 attributes[error_attributes.ERROR_TYPE] = type(error).__qualname__
-                span.set_status(Status(StatusCode.ERROR, describe(error, call.secret, self.capture_content)))
+                description = describe(error, client_secret(call.client), self.capture_content)
+                span.set_status(Status(StatusCode.ERROR, description))
             if call.adopted == foreign.GENAI:
                 self._enrich_genai(call, span, attributes)
             else:
@@ -171,9 +175,9 @@ class Telemetry:
                 metrics.time_per_output_chunk.record(per_chunk, metric_attributes, context)
 
     def _quota_seen(self, host: str, headers, found: Measurement | None) -> None:
-        if headers.energy_remaining_kwh is not None:
-            self.instruments.energy_remaining[host] = headers.energy_remaining_kwh
-        allowance = headers.allowance_remaining_usd
+        energy_remaining, allowance = headers.quota()
+        if energy_remaining is not None:
+            self.instruments.energy_remaining[host] = energy_remaining
         if found is not None and found.cost is not None:  # the body's cost object, when sent
             body = found.attributes.get("neuralwatt.cost.allowance_remaining_usd")
             allowance = body if body is not None else allowance

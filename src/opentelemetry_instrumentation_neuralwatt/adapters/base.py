@@ -100,26 +100,37 @@ def keep_energy(call: Any, item: Any) -> None:
             call.data_mcr = mcr
 
 
+_PARAMETER_NAMES = frozenset(REQUEST_PARAMETERS)
+_RANK = {name: rank for rank, name in enumerate(REQUEST_PARAMETERS)}
+# (api, operation, model, host, port) -> the start attributes every such call shares; bounded.
+_COMMON: dict[tuple, dict] = {}
+
+
 def request_attributes(api: str, operation: str, model: str | None, host: str, port: int | None,
                        kwargs: dict, content: dict | None = None) -> dict:
     """The span's start attributes, common to every API; `content` (see content.py) only when
     message content is captured."""
-    attributes: dict[str, Any] = {
-        GenAI.GEN_AI_OPERATION_NAME: operation,
-        GenAI.GEN_AI_PROVIDER_NAME: PROVIDER,
-        server_attributes.SERVER_ADDRESS: host,
-        API_ATTRIBUTE: api,
-    }
-    if model:
-        attributes[GenAI.GEN_AI_REQUEST_MODEL] = model
-    if port:
-        attributes[server_attributes.SERVER_PORT] = port
-    for name, attribute in REQUEST_PARAMETERS.items():
-        value = kwargs.get(name)
+    key = (api, operation, model, host, port)
+    common = _COMMON.get(key)
+    if common is None:
+        common = {GenAI.GEN_AI_OPERATION_NAME: operation, GenAI.GEN_AI_PROVIDER_NAME: PROVIDER,
+                  server_attributes.SERVER_ADDRESS: host, API_ATTRIBUTE: api}
+        if model:
+            common[GenAI.GEN_AI_REQUEST_MODEL] = model
+        if port:
+            common[server_attributes.SERVER_PORT] = port
+        if len(_COMMON) >= 1024:  # models and hosts come and go: stay bounded
+            _COMMON.clear()
+        _COMMON[key] = common
+    attributes = common.copy()
+    given = _PARAMETER_NAMES.intersection(kwargs)  # the few the caller passed
+    # In REQUEST_PARAMETERS' order: of max_tokens and max_completion_tokens, the latter wins.
+    for name in given if len(given) < 2 else sorted(given, key=_RANK.__getitem__):
+        value = kwargs[name]
         # SDK "omit" sentinels and None are not values; nor are ints beyond int64 or NaN, which
         # exporters refuse (dropped).
         if type(value) is int and -(2**63) <= value < 2**63 or type(value) is float and math.isfinite(value):
-            attributes[attribute] = value
+            attributes[REQUEST_PARAMETERS[name]] = value
     if kwargs.get("stream") is True:
         attributes[GenAI.GEN_AI_REQUEST_STREAM] = True
     if content:
