@@ -69,7 +69,7 @@ def _address(client: Any):
         if len(state.addresses) > 1024:  # clients come and go: stay bounded
             state.addresses.clear()
         state.addresses[id(url)] = cached
-    return cached[1:]
+    return cached
 
 
 def begin(adapter: Any, operation: str, resource: Any, kwargs: dict) -> Invocation | None:
@@ -81,23 +81,25 @@ def begin(adapter: Any, operation: str, resource: Any, kwargs: dict) -> Invocati
         return None
     try:
         client = resource._client
-        host, port, traced = _address(client)
+        _, host, port, traced = _address(client)
         model = clean_text(kwargs.get("model"))
         attributes: dict | None = None
         tenant = telemetry.attribution.attributes() if telemetry.attribution is not None else None
         genai = None
         if traced:
             attributes = adapter.request_attributes(operation, model, host, port, kwargs, telemetry.capture_content)
-            conversation = conversation_id(kwargs.get("extra_headers"), client)
-            if conversation:
-                attributes[CONVERSATION_ID] = conversation
+            extra_headers = kwargs.get("extra_headers")
+            if extra_headers or getattr(client, "_custom_headers", None):  # most calls send none of their own
+                conversation = conversation_id(extra_headers, client)
+                if conversation:
+                    attributes[CONVERSATION_ID] = conversation
             if tenant:
                 attributes.update(tenant)
             # Another GenAI instrumentation (util-genai) records this call already: enrich its span.
             genai = foreign.genai_data()
         return Invocation(telemetry, adapter, operation, model, host, port, traced, attributes, current,
-                          defer_span=traced and genai is None and adapter.sdk_traces(client), genai=genai,
-                          client=client if traced else None, tenant=tenant or None)
+                          traced and genai is None and adapter.sdk_traces(client), genai,
+                          client if traced else None, tenant or None)
     except Exception:
         logger.debug("neuralwatt: could not start telemetry", exc_info=True)
         return None
@@ -105,10 +107,7 @@ def begin(adapter: Any, operation: str, resource: Any, kwargs: dict) -> Invocati
 
 def conversation_id(extra_headers: Any, client: Any) -> str | None:
     """`X-NW-Conversation-ID`, from the call's `extra_headers` or the client's default headers."""
-    custom = getattr(client, "_custom_headers", None)
-    if not extra_headers and not custom:  # the usual call: no headers of the caller's
-        return None
-    for headers in (extra_headers, custom):
+    for headers in (extra_headers, getattr(client, "_custom_headers", None)):
         if isinstance(headers, dict) and headers:
             for name, value in headers.items():
                 if isinstance(name, str) and name.lower() == CONVERSATION_HEADER and isinstance(value, str):

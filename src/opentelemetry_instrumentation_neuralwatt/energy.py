@@ -142,6 +142,11 @@ def measurement(energy: Any = None, cost: Any = None) -> Measurement | None:
         # An unmeasured request may still carry placeholder zeros: they are not data.
         numbers_count = measured is not False
         for name, value in energy.items():
+            if type(value) is float and numbers_count:  # the usual field: a known number, in bounds
+                number_field = _ENERGY_NUMBERS.get(name)
+                if number_field is not None and 0.0 <= value <= number_field[1]:
+                    attributes[number_field[0]] = value
+                    continue
             known = _ENERGY_FIELDS.get(name)  # one look per field: this runs for every request
             if known is None:
                 if name != _MEASURED:
@@ -149,8 +154,7 @@ def measurement(energy: Any = None, cost: Any = None) -> Measurement | None:
                 continue
             kind, attribute, high = known
             if kind is float:
-                # The usual case, a float in bounds, without a call.
-                checked = value if type(value) is float and 0.0 <= value <= high else number(value, 0.0, high)
+                checked = number(value, 0.0, high)
                 if checked is not None and numbers_count:
                     attributes[attribute] = checked
                 else:

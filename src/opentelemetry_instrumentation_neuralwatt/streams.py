@@ -77,18 +77,19 @@ class StreamProxy(_Copyable, wrapt.ObjectProxy):
         if invocation.hops is not None:
             stream = pulled_as_call(invocation, stream)
         routine = counted_event(invocation)
+        counting = False  # content has begun, and its pieces are only counted
         try:
             for chunk in stream:
-                if routine is not None and invocation.first_chunk_at is not None \
-                        and getattr(chunk, "type", None) == routine:
+                if counting and getattr(chunk, "type", None) == routine:
                     invocation.output_chunks += 1  # a content piece: counted, nothing to read
                 else:
                     observe(invocation, chunk)
-                if is_last is not None and is_last(chunk):
-                    rest = read_ahead(invocation, stream)
-                    yield chunk
-                    yield from rest
-                    return
+                    counting = routine is not None and invocation.first_chunk_at is not None
+                    if is_last is not None and is_last(chunk):  # (a content piece never is)
+                        rest = read_ahead(invocation, stream)
+                        yield chunk
+                        yield from rest
+                        return
                 yield chunk
         except GeneratorExit:
             raise
@@ -148,17 +149,18 @@ class AsyncStreamProxy(_Copyable, wrapt.ObjectProxy):
         if invocation.hops is not None:
             stream = apulled_as_call(invocation, stream)
         routine = counted_event(invocation)
+        counting = False  # as in StreamProxy.__iter__
         try:
             async for chunk in stream:
-                if routine is not None and invocation.first_chunk_at is not None \
-                        and getattr(chunk, "type", None) == routine:
+                if counting and getattr(chunk, "type", None) == routine:
                     invocation.output_chunks += 1
                 else:
                     observe(invocation, chunk)
-                if is_last is not None and is_last(chunk):
-                    for item in [chunk, *await aread_ahead(invocation, stream)]:
-                        yield item
-                    return
+                    counting = routine is not None and invocation.first_chunk_at is not None
+                    if is_last is not None and is_last(chunk):
+                        for item in [chunk, *await aread_ahead(invocation, stream)]:
+                            yield item
+                        return
                 yield chunk
         except GeneratorExit:
             raise

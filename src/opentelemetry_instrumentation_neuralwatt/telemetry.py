@@ -14,13 +14,13 @@ from opentelemetry import trace
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GenAI
 from opentelemetry.semconv.attributes import error_attributes, server_attributes
 from opentelemetry.semconv.schemas import Schemas
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import INVALID_SPAN, SpanKind, Status, StatusCode
 
 from . import foreign, livewire
 from .energy import Measurement
 from .instruments import Instruments
 from .payload import clean_text
-from .span_attributes import client_secret, count, describe, live_wire, response_attributes
+from .span_attributes import client_secret, describe, live_wire, response_attributes
 from .version import __version__
 
 logger = logging.getLogger(__name__)
@@ -33,6 +33,7 @@ TIME_TO_FIRST_CHUNK = GenAI.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK
 # The newest schema that opentelemetry-semantic-conventions 0.63b0 (our floor, the first release
 # naming everything we emit) provides.
 SCHEMA_URL = Schemas.V1_41_1.value
+_BODY_ALLOWANCE = "neuralwatt.cost.allowance_remaining_usd"
 
 class Telemetry:
     def __init__(self, tracer_provider=None, meter_provider=None, capture_content: bool = False):
@@ -57,25 +58,36 @@ class Telemetry:
 
         metrics, span = self.instruments, call.span
         # Recorded in the span's context: with the SDK's default exemplar filter, each point links
-        # to the request's trace.
-        context = trace.set_span_in_context(span) if span is not None else None
+        # to the request's trace (a no-op tracer's invalid span has none to link to).
+        context = None if span is None or span is INVALID_SPAN else trace.set_span_in_context(span)
         if found is not None:
             # The named baggage entries (a tenant) go on the energy points only, not the GenAI ones.
             energy_attributes = {**metric_attributes, **call.tenant} if call.tenant else metric_attributes
-            for instrument, value in ((metrics.energy, found.joules), (metrics.power, found.watts),
-                                      (metrics.carbon, found.carbon_g), (metrics.cost, found.cost_usd)):
-                if value is not None:
-                    instrument.record(value, energy_attributes, context)
+            if found.joules is not None:
+                metrics.energy.record(found.joules, energy_attributes, context)
+            if found.watts is not None:
+                metrics.power.record(found.watts, energy_attributes, context)
+            if found.carbon_g is not None:
+                metrics.carbon.record(found.carbon_g, energy_attributes, context)
+            if found.cost_usd is not None:
+                metrics.cost.record(found.cost_usd, energy_attributes, context)
 
         if span is None:  # not a Neuralwatt endpoint: its energy is counted, nothing else is ours
             _warn_if_neuralwatt(call, found)
             return
-        headers = call.response_headers()
         recording = span.is_recording()
+        headers = call.response_headers()
         header_attributes = None
         if headers is not None:
-            header_attributes = headers.attributes if recording else None  # read whole only when kept
-            self._quota_seen(call.host, headers, found)
+            if recording:  # read whole only when kept
+                header_attributes = headers.attributes
+            energy_remaining, allowance = headers.quota()
+            if found is not None and found.cost is not None:  # the body's cost object, when sent
+                allowance = found.attributes.get(_BODY_ALLOWANCE, allowance)
+            if energy_remaining is not None:
+                metrics.energy_remaining[call.host] = energy_remaining
+            if allowance is not None:
+                metrics.allowance_remaining[call.host] = allowance
         if error is not None:
             points = ({**metric_attributes, error_attributes.ERROR_TYPE: type(error).__qualname__},)
         first_chunk = None
@@ -164,25 +176,17 @@ class Telemetry:
         metrics.duration.record(elapsed, metric_attributes, context)
         if error is not None:
             return
-        if count(call.input_tokens):
-            metrics.token_usage.record(call.input_tokens, points[1], context)
-        if count(call.output_tokens):
-            metrics.token_usage.record(call.output_tokens, points[2], context)
+        tokens = call.input_tokens
+        if type(tokens) is int and 0 <= tokens < 2**63:  # a count a histogram can take
+            metrics.token_usage.record(tokens, points[1], context)
+        tokens = call.output_tokens
+        if type(tokens) is int and 0 <= tokens < 2**63:
+            metrics.token_usage.record(tokens, points[2], context)
         if first_chunk is not None:
             metrics.time_to_first_chunk.record(first_chunk, metric_attributes, context)
             if call.output_chunks:
                 per_chunk = (call.started + elapsed - call.first_chunk_at) / call.output_chunks
                 metrics.time_per_output_chunk.record(per_chunk, metric_attributes, context)
-
-    def _quota_seen(self, host: str, headers, found: Measurement | None) -> None:
-        energy_remaining, allowance = headers.quota()
-        if energy_remaining is not None:
-            self.instruments.energy_remaining[host] = energy_remaining
-        if found is not None and found.cost is not None:  # the body's cost object, when sent
-            body = found.attributes.get("neuralwatt.cost.allowance_remaining_usd")
-            allowance = body if body is not None else allowance
-        if allowance is not None:
-            self.instruments.allowance_remaining[host] = allowance
 
 
 _warned: set = set()
