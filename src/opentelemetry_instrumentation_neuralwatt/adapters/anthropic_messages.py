@@ -167,7 +167,11 @@ class _EndOursFirst:
         self._held = False
 
     def __getattr__(self, name):  # begin, item and whatever a later SDK adds
-        return getattr(self.inner, name)
+        # Kept on the instance: `item` is asked for once per event, and a lookup that reaches
+        # `__getattr__` costs more than the SDK's own work for the event.
+        value = getattr(self.inner, name)
+        setattr(self, name, value)
+        return value
 
     def end(self, how: Any, error: Any = None) -> None:
         call = self._call
