@@ -1,6 +1,7 @@
 """A non-streaming call gets one CLIENT span with the GenAI attributes and exactly the energy
 and cost the server put in the JSON body."""
 
+import pytest
 from conftest import MESSAGES, MODEL, energy_attributes, helpers, neuralwatt_attributes
 from opentelemetry.trace import SpanKind, StatusCode
 
@@ -36,14 +37,24 @@ def test_chat_completion_span_carries_the_servers_energy(telemetry, client, emul
     assert response.model_extra["energy"] == exchange.energy
 
 
-def test_request_parameters_as_sent_and_max_completion_tokens_before_max_tokens(telemetry, client, emulator):
-    client.chat.completions.create(model=MODEL, messages=MESSAGES, max_tokens=20, max_completion_tokens=30,
-                                   top_p=0.9, seed=7, n=1, presence_penalty=0.25)
+def test_request_parameters_as_sent(telemetry, client, emulator):
+    client.chat.completions.create(model=MODEL, messages=MESSAGES, max_tokens=20, top_p=0.9, seed=7, n=1,
+                                   presence_penalty=0.25)
 
     attributes = telemetry.span().attributes
-    assert attributes["gen_ai.request.max_tokens"] == 30  # the newer name wins, whatever the order
+    assert attributes["gen_ai.request.max_tokens"] == 20
     assert (attributes["gen_ai.request.top_p"], attributes["gen_ai.request.seed"]) == (0.9, 7)
     assert (attributes["gen_ai.request.choice.count"], attributes["gen_ai.request.presence_penalty"]) == (1, 0.25)
+
+
+@pytest.mark.parametrize("order", ["max_tokens first", "max_completion_tokens first"])
+def test_max_completion_tokens_wins_over_max_tokens_in_any_order(order):
+    from opentelemetry_instrumentation_neuralwatt.adapters.base import request_attributes
+
+    given = {"max_tokens": 20, "max_completion_tokens": 30}
+    kwargs = {"model": MODEL, **(given if order == "max_tokens first" else dict(reversed(given.items())))}
+
+    assert request_attributes("chat_completions", "chat", MODEL, "h", 443, kwargs)["gen_ai.request.max_tokens"] == 30
 
 
 async def test_async_chat_completion_span_carries_the_servers_energy(telemetry, aclient, emulator):
