@@ -20,7 +20,7 @@ from . import foreign, livewire
 from .energy import Measurement
 from .instruments import Instruments
 from .payload import clean_text
-from .span_attributes import client_secret, describe, live_wire, response_attributes
+from .span_attributes import client_secret, count, describe, live_wire, response_attributes
 from .version import __version__
 
 logger = logging.getLogger(__name__)
@@ -176,12 +176,10 @@ class Telemetry:
         metrics.duration.record(elapsed, metric_attributes, context)
         if error is not None:
             return
-        tokens = call.input_tokens
-        if type(tokens) is int and 0 <= tokens < 2**63:  # a count a histogram can take
-            metrics.token_usage.record(tokens, points[1], context)
-        tokens = call.output_tokens
-        if type(tokens) is int and 0 <= tokens < 2**63:
-            metrics.token_usage.record(tokens, points[2], context)
+        if count(call.input_tokens):
+            metrics.token_usage.record(call.input_tokens, points[1], context)
+        if count(call.output_tokens):
+            metrics.token_usage.record(call.output_tokens, points[2], context)
         if first_chunk is not None:
             metrics.time_to_first_chunk.record(first_chunk, metric_attributes, context)
             if call.output_chunks:
