@@ -1,6 +1,7 @@
 """The payload parser: what becomes an attribute, what feeds a metric, what is dropped."""
 
 import json
+import logging
 import types
 
 import pytest
@@ -188,6 +189,31 @@ def test_every_mcr_key_is_kept_with_its_type_and_strings_are_bounded():
 def test_wire_names_make_attribute_names_only_of_lower_case_digits_and_underscores():
     found = measurement({"energy_joules": 1.0, "ok_name": 1, "trailing\n": 2, "Upper": 3, "dash-ed": 4})
     assert sorted(found.attributes) == ["neuralwatt.energy.joules", "neuralwatt.energy.ok_name"]
+
+
+def test_an_unknown_field_never_takes_the_attribute_name_of_a_known_one():
+    found = measurement({"energy_joules": 15.23, "joules": 999.0, "kwh": 1.0, "grid_carbon_intensity": 7.0,
+                         "grid_carbon_intensity_gco2perkwhr": 42.0})
+
+    assert found.attributes["neuralwatt.energy.joules"] == found.joules == 15.23
+    assert "neuralwatt.energy.kwh" not in found.attributes
+    assert found.attributes["neuralwatt.energy.grid_carbon_intensity"] == 42.0
+
+
+def test_a_valid_report_builds_its_attributes_only_when_they_are_asked_for(caplog):
+    found = measurement(WIRE_EXAMPLE, COST_EXAMPLE)
+    assert found._attributes is None  # a span that is not kept never pays for them
+    assert (found.joules, found.cost_usd) == (44.1, 6.1e-05)
+    assert found.attributes["neuralwatt.energy.grid_id"] == "FI" and found.attributes is found.attributes
+
+
+@pytest.mark.parametrize("energy", [{"energy_joules": -1.0, "grid_id": "FI"}, {"energy_joules": 1.0, "avg_power_watts": "x"},
+                                    {"measurement_available": "yes", "energy_joules": 1.0}])
+def test_an_invalid_metric_field_is_dropped_and_logged_at_once(energy, caplog):
+    with caplog.at_level(logging.DEBUG, logger="opentelemetry_instrumentation_neuralwatt"):
+        found = measurement(energy)
+    assert found._attributes is not None and "dropped invalid energy/cost fields" in caplog.text
+    assert found.watts is None
 
 
 # -- capture in the bytes (sse_bytes.py): whatever way the network cuts the body --

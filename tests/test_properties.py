@@ -53,6 +53,13 @@ def test_any_payload_gives_a_bounded_valid_measurement(energy, cost):
             assert len(value) <= 256
     for number in (found.joules, found.watts, found.carbon_g, found.cost_usd):
         assert number is None or (math.isfinite(number) and number >= 0)
+    # The metric values, checked apart from the attributes, are the attributes' values.
+    attributes = found.attributes
+    assert found.joules == attributes.get("neuralwatt.energy.joules")
+    assert found.watts == attributes.get("neuralwatt.energy.avg_power_watts")
+    assert found.carbon_g == attributes.get("neuralwatt.energy.carbon_g_co2eq")
+    assert found.cost_usd == attributes.get("neuralwatt.cost.request_cost_usd")
+    assert found.measured == attributes.get("neuralwatt.energy.measurement_available")
 
 
 def sse_bytes(contents, energy_text, cost_text, newline, keepalive, energy_in_data):

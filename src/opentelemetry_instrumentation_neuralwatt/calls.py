@@ -8,6 +8,7 @@ and the user's call goes on as if we were not there.
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -218,16 +219,13 @@ async def arun(adapter, operation: str, wrapped, instance, args, kwargs):
 
 
 def sync_wrapper(adapter, operation: str):
-    def wrapper(wrapped, instance, args, kwargs):
-        return run(adapter, operation, wrapped, instance, args, kwargs)
-
-    wrapper.__name__ = f"neuralwatt_{adapter.api}_{operation}"
+    # wrapt calls its wrapper with (wrapped, instance, args, kwargs): that is `run`, with no frame between.
+    wrapper = functools.partial(run, adapter, operation)
+    wrapper.__name__ = f"neuralwatt_{adapter.api}_{operation}"  # type: ignore[attr-defined]
     return wrapper
 
 
 def async_wrapper(adapter, operation: str):
-    async def wrapper(wrapped, instance, args, kwargs):
-        return await arun(adapter, operation, wrapped, instance, args, kwargs)
-
-    wrapper.__name__ = f"neuralwatt_async_{adapter.api}_{operation}"
+    wrapper = functools.partial(arun, adapter, operation)  # the coroutine the SDK's method would return
+    wrapper.__name__ = f"neuralwatt_async_{adapter.api}_{operation}"  # type: ignore[attr-defined]
     return wrapper

@@ -12,7 +12,7 @@ import logging
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any
 
 # Re-exported: the validation of single values lives in payload.py.
 from .payload import MAX_PAYLOAD_CHARS, MAX_STRING_CHARS, AttributeValue, clean_text, load_payload, number, scalar
@@ -63,7 +63,11 @@ _ENERGY_FIELDS: dict[str, tuple[type, str, float]] = {
     **{name: (bool, attribute, 0.0) for name, attribute in _ENERGY_BOOLEANS.items()},
     **{name: (str, attribute, 0.0) for name, attribute in _ENERGY_STRINGS.items()},
 }
-_JOULES, _WATTS, _CARBON = (_ENERGY_NUMBERS[name][0] for name in ("energy_joules", "avg_power_watts", "carbon_g_co2eq"))
+# Attribute names an unknown wire field must not take: "joules" would overwrite energy_joules' value.
+_KNOWN_ATTRIBUTES = frozenset(attribute for _, attribute, _ in _ENERGY_FIELDS.values())
+# The bounds of the fields that feed metrics.
+_JOULES_HIGH, _WATTS_HIGH, _CARBON_HIGH = (_ENERGY_NUMBERS[name][1]
+                                           for name in ("energy_joules", "avg_power_watts", "carbon_g_co2eq"))
 _MEASURED = "measurement_available"
 _MEASURED_ATTRIBUTE = "neuralwatt.energy.measurement_available"
 
@@ -74,21 +78,42 @@ _COST_NUMBERS = {
     "allowance_remaining_usd": (-1e12, 1e12),
     "budget_remaining_usd": (-1e12, 1e12),
 }
+_COST_HIGH = _COST_NUMBERS["request_cost_usd"][1]
+_ALLOWANCE_BOUNDS = _COST_NUMBERS["allowance_remaining_usd"]
 
 
-class Measurement(NamedTuple):
-    """What one request reported: span attributes plus the values that feed metrics."""
+class Measurement:
+    """What one request reported: the values that feed metrics, and its span attributes.
 
-    attributes: Mapping[str, AttributeValue]
-    joules: float | None = None
-    watts: float | None = None
-    carbon_g: float | None = None
-    cost_usd: float | None = None
-    measured: bool | None = None
-    # The decoded payloads exactly as the server sent them, for consumers that store them
-    # verbatim (the `llm` plugin); never put on spans, where only `attributes` go.
-    energy: dict | None = None
-    cost: dict | None = None
+    The metric values are checked at once, field by field; the span attributes (every field
+    validated) are built when first asked for, so a call whose span is not kept (a sampler said
+    no, or no tracer is set up) never pays for them. Either way they are the same values."""
+
+    __slots__ = ("joules", "watts", "carbon_g", "cost_usd", "measured", "energy", "cost", "_attributes")
+
+    def __init__(self, joules: float | None, watts: float | None, carbon_g: float | None, cost_usd: float | None,
+                 measured: bool | None, energy: dict | None, cost: dict | None,
+                 attributes: Mapping[str, AttributeValue] | None = None):
+        self.joules, self.watts, self.carbon_g, self.cost_usd = joules, watts, carbon_g, cost_usd
+        self.measured = measured
+        # The decoded payloads exactly as the server sent them, for consumers that store them
+        # verbatim (the `llm` plugin); never put on spans, where only `attributes` go.
+        self.energy, self.cost = energy, cost
+        self._attributes = attributes
+
+    @property
+    def attributes(self) -> Mapping[str, AttributeValue]:
+        if self._attributes is None:
+            self._attributes = MappingProxyType(_attributes(self.energy, self.cost))
+        return self._attributes
+
+    @property
+    def allowance_usd(self) -> float | None:
+        """The allowance balance in the body's cost object, when it sent a valid one."""
+        return number(self.cost.get("allowance_remaining_usd"), *_ALLOWANCE_BOUNDS) if self.cost is not None else None
+
+    def __repr__(self) -> str:
+        return f"Measurement(joules={self.joules!r}, watts={self.watts!r}, cost_usd={self.cost_usd!r})"
 
 
 class _Builder:
@@ -114,7 +139,7 @@ class _Builder:
             return
         valid = scalar(value)
         left = self.budgets.get(prefix, MAX_MCR_FIELDS if nested else MAX_EXTRA_FIELDS)
-        if valid is None or left <= 0:
+        if valid is None or left <= 0 or prefix + name in _KNOWN_ATTRIBUTES:
             self.drop(name)
             return
         self.budgets[prefix] = left - 1
@@ -127,7 +152,44 @@ def measurement(energy: Any = None, cost: Any = None) -> Measurement | None:
     cost = load_payload(cost) if cost is not None else None
     if energy is None and cost is None:
         return None
+    joules = watts = carbon = cost_usd = measured = None
+    whole = True  # every metric field the payload has is valid: the attributes can wait
+    if energy is not None:
+        measured = energy.get(_MEASURED)
+        if type(measured) is not bool:
+            measured = None
+            whole = _MEASURED not in energy  # there, but neither true nor false
+        if measured is not False:  # an unmeasured request's placeholder zeros are not data
+            # A plain float in bounds, the usual value, is taken as it is; anything else is checked.
+            get = energy.get
+            joules, watts, carbon = get("energy_joules"), get("avg_power_watts"), get("carbon_g_co2eq")
+            if not (type(joules) is float and 0.0 <= joules <= _JOULES_HIGH):
+                joules = number(joules, 0.0, _JOULES_HIGH)
+            if not (type(watts) is float and 0.0 <= watts <= _WATTS_HIGH):
+                watts = number(watts, 0.0, _WATTS_HIGH)
+            if not (type(carbon) is float and 0.0 <= carbon <= _CARBON_HIGH):
+                carbon = number(carbon, 0.0, _CARBON_HIGH)
+            whole = whole and not ((joules is None and "energy_joules" in energy)
+                                   or (watts is None and "avg_power_watts" in energy)
+                                   or (carbon is None and "carbon_g_co2eq" in energy))
 
+    if cost is not None:
+        cost_usd = cost.get("request_cost_usd")
+        if not (type(cost_usd) is float and 0.0 <= cost_usd <= _COST_HIGH):
+            cost_usd = number(cost_usd, 0.0, _COST_HIGH)
+        whole = whole and (cost_usd is not None or "request_cost_usd" not in cost)
+    if whole and (joules is not None or cost_usd is not None):
+        return Measurement(joules, watts, carbon, cost_usd, measured, energy, cost)
+    # Nothing for the metrics, or a metric field that is invalid: whether anything valid is left
+    # decides, and what was dropped is logged now.
+    attributes = _attributes(energy, cost)
+    if not attributes:
+        return None
+    return Measurement(joules, watts, carbon, cost_usd, measured, energy, cost, MappingProxyType(attributes))
+
+
+def _attributes(energy: dict | None, cost: dict | None) -> dict[str, AttributeValue]:
+    """Every valid field of decoded payloads as a span attribute; what is dropped is logged."""
     out = _Builder()
     attributes = out.attributes
     measured = None
@@ -171,7 +233,6 @@ def measurement(energy: Any = None, cost: Any = None) -> Measurement | None:
                 else:
                     out.drop(name)
 
-    cost_usd = None
     if cost is not None:
         for name, value in cost.items():
             bounds = _COST_NUMBERS.get(name)
@@ -182,18 +243,12 @@ def measurement(energy: Any = None, cost: Any = None) -> Measurement | None:
                     out.drop(f"cost.{name}")
                     continue
                 attributes[COST_PREFIX + name] = checked
-                if name == "request_cost_usd":
-                    cost_usd = checked
             else:
                 out.extra(COST_PREFIX, name, value)
 
     if out.dropped:
         logger.debug("neuralwatt: dropped invalid energy/cost fields: %s", ", ".join(out.dropped[:20]))
-    if not attributes:
-        return None
-    get: Any = attributes.get  # floats, by how they were checked
-    return Measurement(MappingProxyType(attributes), get(_JOULES), get(_WATTS), get(_CARBON), cost_usd, measured,
-                       energy, cost)
+    return attributes
 
 
 _KNOWN = (set(_ENERGY_NUMBERS) | set(_ENERGY_BOOLEANS) | set(_ENERGY_STRINGS) | set(_COST_NUMBERS)

@@ -54,6 +54,7 @@ def _lowered(headers: Any):
 
 _ENERGY_REMAINING = QUOTA_HEADERS["x-energy-remaining"]
 _REMAINING, _ALLOWANCE = b"x-energy-remaining", b"x-allowance-remaining-usd"
+_QUOTA_NAMES = frozenset((_REMAINING, _ALLOWANCE))
 
 
 def _number(value: bytes) -> float | None:
@@ -94,14 +95,18 @@ class ResponseHeaders:
         if self._attributes is not None:
             return self._energy_remaining_kwh, self._allowance_remaining_usd
         remaining = allowance = None
-        for _, name, value in self._lowered:
-            if name == _REMAINING or name == _ALLOWANCE:
+        for _, name, value in reversed(self._lowered):  # from the last: the first valid one is kept
+            if name in _QUOTA_NAMES:
                 number = _number(value)
-                if number is not None:
-                    if name == _REMAINING:
+                if number is None:
+                    continue
+                if name == _REMAINING:
+                    if remaining is None:
                         remaining = number
-                    else:
-                        allowance = number
+                elif allowance is None:
+                    allowance = number
+                if remaining is not None and allowance is not None:
+                    break
         return remaining, allowance
 
     def _read(self) -> None:

@@ -33,7 +33,6 @@ TIME_TO_FIRST_CHUNK = GenAI.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK
 # The newest schema that opentelemetry-semantic-conventions 0.63b0 (our floor, the first release
 # naming everything we emit) provides.
 SCHEMA_URL = Schemas.V1_41_1.value
-_BODY_ALLOWANCE = "neuralwatt.cost.allowance_remaining_usd"
 
 class Telemetry:
     def __init__(self, tracer_provider=None, meter_provider=None, capture_content: bool = False):
@@ -83,7 +82,9 @@ class Telemetry:
                 header_attributes = headers.attributes
             energy_remaining, allowance = headers.quota()
             if found is not None and found.cost is not None:  # the body's cost object, when sent
-                allowance = found.attributes.get(_BODY_ALLOWANCE, allowance)
+                body_allowance = found.allowance_usd
+                if body_allowance is not None:
+                    allowance = body_allowance
             if energy_remaining is not None:
                 metrics.energy_remaining[call.host] = energy_remaining
             if allowance is not None:
