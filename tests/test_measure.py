@@ -146,3 +146,190 @@ async def test_async_with(telemetry, aclient, emulator):
         stream = await aclient.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
         [chunk async for chunk in stream]
     assert usage.requests == 1 and usage.joules == emulator.exchanges[0].energy["energy_joules"]
+
+
+# -- misuse: exact totals, and no block left open, whatever the pattern --
+
+def blocks_open():
+    from opentelemetry_instrumentation_neuralwatt import collect
+
+    return collect.current()
+
+
+def test_the_same_block_entered_inside_itself_counts_each_call_once_and_closes(telemetry, client, emulator):
+    usage = measure()
+    with usage:
+        with usage:
+            chat(client)
+        chat(client)
+    chat(client)  # after both closed: not counted
+    assert usage.requests == 2
+    assert usage.joules == pytest.approx(joules(emulator.exchanges[:2]), rel=1e-12)
+    assert blocks_open() == ()
+
+
+def test_one_block_shared_by_threads_counts_exactly_their_calls(telemetry, client, emulator, caplog):
+    usage = measure()
+    ids: list = []
+    start = threading.Barrier(4)
+
+    def worker():
+        start.wait()
+        with usage:
+            ids.extend(chat(client).id for _ in range(20))
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    chat(client)  # the main thread never entered it
+    assert usage.requests == 80 and len(ids) == 80
+    by_id = {e.response_id: e for e in emulator.exchanges}
+    assert usage.joules == pytest.approx(sum(by_id[i].energy["energy_joules"] for i in ids), rel=1e-12)
+    assert not [r for r in caplog.records if "detach" in r.getMessage()]
+
+
+def test_blocks_closed_out_of_order_count_exactly_and_leave_nothing_open(telemetry, client, emulator):
+    outer, inner = measure(), measure()
+    outer.__enter__()
+    inner.__enter__()
+    chat(client)
+    outer.__exit__(None, None, None)  # before inner: closed now, inner stays open
+    chat(client)
+    inner.__exit__(None, None, None)
+    chat(client)
+    assert (outer.requests, inner.requests) == (1, 2)
+    assert blocks_open() == ()
+
+
+def test_a_generator_suspended_inside_a_block_does_not_count_its_consumers_calls(telemetry, client, emulator):
+    found = {}
+
+    def answers():
+        with measure() as usage:
+            found["usage"] = usage
+            yield chat(client).id
+            yield chat(client).id
+
+    own = []
+    for answer in answers():
+        own.append(answer)
+        chat(client)  # the consumer's, while the generator is suspended in its block
+    by_id = {e.response_id: e for e in emulator.exchanges}
+    assert found["usage"].requests == 2
+    assert found["usage"].joules == pytest.approx(sum(by_id[i].energy["energy_joules"] for i in own), rel=1e-12)
+    assert blocks_open() == ()
+
+
+def test_a_generator_resumed_on_other_threads_counts_its_own_calls_and_leaves_no_block_behind(
+        telemetry, client, emulator):
+    """As a web framework runs a sync streaming generator: each step on a thread of a pool."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    found = {}
+
+    def answers():
+        with measure() as usage:
+            found["usage"] = usage
+            for _ in range(3):
+                yield chat(client).id
+
+    generator = answers()
+    own = [next(generator)]  # first step here, in the main thread
+    with ThreadPoolExecutor(2) as pool:
+        own += [pool.submit(next, generator).result() for _ in range(2)]
+        assert pool.submit(next, generator, None).result() is None  # the block exits on a pool thread
+    chat(client)  # the main thread, where the block was opened: not counted
+    by_id = {e.response_id: e for e in emulator.exchanges}
+    assert found["usage"].requests == 3
+    assert found["usage"].joules == pytest.approx(sum(by_id[i].energy["energy_joules"] for i in own), rel=1e-12)
+    assert blocks_open() == ()
+
+
+def test_a_context_manager_generator_counts_its_callers_calls(telemetry, client, emulator):
+    from contextlib import contextmanager
+
+    @contextmanager
+    def budget():
+        with measure() as usage:
+            yield usage
+
+    with budget() as usage:
+        chat(client)
+        chat(client)
+    chat(client)
+    assert usage.requests == 2 and usage.joules == pytest.approx(joules(emulator.exchanges[:2]), rel=1e-12)
+
+
+async def test_an_async_generator_counts_the_tasks_it_starts_not_its_consumers_calls(telemetry, aclient, emulator):
+    found = {}
+
+    async def answers():
+        async with measure() as usage:
+            found["usage"] = usage
+            made = await asyncio.gather(*(aclient.chat.completions.create(model=MODEL, messages=MESSAGES)
+                                          for _ in range(2)))
+            yield [m.id for m in made]
+
+    own = []
+    async for ids in answers():
+        own += ids
+        await aclient.chat.completions.create(model=MODEL, messages=MESSAGES)  # the consumer's
+    by_id = {e.response_id: e for e in emulator.exchanges}
+    assert found["usage"].requests == 2
+    assert found["usage"].joules == pytest.approx(sum(by_id[i].energy["energy_joules"] for i in own), rel=1e-12)
+
+
+def test_a_decorated_generator_function_counts_its_steps_not_its_consumer(telemetry, client, emulator):
+    @measure()
+    def answers(n):
+        for _ in range(n):
+            yield chat(client).id
+
+    own = []
+    for answer in answers(2):
+        own.append(answer)
+        chat(client)
+    by_id = {e.response_id: e for e in emulator.exchanges}
+    assert answers.usage.requests == 2
+    assert answers.usage.joules == pytest.approx(sum(by_id[i].energy["energy_joules"] for i in own), rel=1e-12)
+    assert blocks_open() == ()
+
+
+def test_a_decorated_generator_passes_send_and_throw_through(telemetry, client):
+    @measure()
+    def echo():
+        received = yield "ready"
+        try:
+            yield received
+        except KeyError:
+            yield "caught"
+
+    generator = echo()
+    assert next(generator) == "ready"
+    assert generator.send("hello") == "hello"
+    assert generator.throw(KeyError()) == "caught"
+
+
+async def test_a_decorated_async_generator_function_counts_its_steps_not_its_consumer(telemetry, aclient, emulator):
+    @measure()
+    async def answers(n):
+        for _ in range(n):
+            yield (await aclient.chat.completions.create(model=MODEL, messages=MESSAGES)).id
+
+    own = []
+    async for answer in answers(2):
+        own.append(answer)
+        await aclient.chat.completions.create(model=MODEL, messages=MESSAGES)
+    by_id = {e.response_id: e for e in emulator.exchanges}
+    assert answers.usage.requests == 2
+    assert answers.usage.joules == pytest.approx(sum(by_id[i].energy["energy_joules"] for i in own), rel=1e-12)
+    import inspect
+
+    assert inspect.isasyncgenfunction(answers)
+
+
+def test_exiting_a_block_never_entered_is_a_clear_error():
+    with pytest.raises(RuntimeError, match="not entered"):
+        measure().__exit__(None, None, None)

@@ -11,8 +11,10 @@ and in threads the OpenTelemetry context is carried into count; see `collect.py`
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
+import sys
 import threading
 from typing import Any
 
@@ -26,8 +28,9 @@ class measure:  # noqa: N801 - used like a function: `with measure()`, `@measure
     `joules`, `carbon_g` and `cost_usd` add up what the server reported; `requests` counts calls
     that ended; `unmeasured` those among them that ended without an energy measurement (failed
     before it, `measurement_available: false`, a stream left before its `: energy` line).
-    Thread-safe. A `with` block is entered once at a time; a decorated function may run
-    concurrently, and every call of it adds to the same sums.
+    Thread-safe: one instance may be open in several threads and tasks at once, and inside itself
+    (each call is counted once). On a generator function, each step of each generator counts,
+    not what its consumer does between steps. See `collect.py` for what misuse does.
     """
 
     def __init__(self) -> None:
@@ -37,7 +40,7 @@ class measure:  # noqa: N801 - used like a function: `with measure()`, `@measure
         self.requests = 0
         self.unmeasured = 0
         self._lock = threading.Lock()
-        self._token: Any = None
+        self._open: list = []  # its open `with` blocks (collect.Block), in every thread and task
 
     def add(self, found: Measurement | None) -> None:
         """One call ended (called by the call itself; see `Invocation.end`)."""
@@ -51,43 +54,72 @@ class measure:  # noqa: N801 - used like a function: `with measure()`, `@measure
                 self.carbon_g += found.carbon_g or 0.0
                 self.cost_usd += found.cost_usd or 0.0
 
-    # -- a block --
+    # -- a block: the frame of its `with` statement tells which of its open blocks an exit closes --
     def __enter__(self) -> measure:
-        self._token = collect.enter(self)
+        self._enter(sys._getframe(1))
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
-        token, self._token = self._token, None
-        collect.leave(token)
+        self._exit(sys._getframe(1))
 
     async def __aenter__(self) -> measure:
-        return self.__enter__()
+        self._enter(sys._getframe(1))
+        return self
 
     async def __aexit__(self, *exc_info: Any) -> None:
-        self.__exit__(*exc_info)
+        self._exit(sys._getframe(1))
+
+    def _enter(self, frame: Any) -> None:
+        block = collect.open(self, frame)
+        with self._lock:
+            self._open.append((frame, block))
+
+    def _exit(self, frame: Any) -> None:
+        with self._lock:
+            for index in range(len(self._open) - 1, -1, -1):
+                if self._open[index][0] is frame:
+                    block = self._open.pop(index)[1]
+                    break
+            else:
+                raise RuntimeError("measure(): a block exited that was not entered in this frame")
+        collect.close(block)
 
     # -- a decorator: each call of the function is a block of its own, adding to these sums --
     def __call__(self, function: Any) -> Any:
-        if inspect.iscoroutinefunction(function):
+        if inspect.isgeneratorfunction(function):
+            @functools.wraps(function)
+            def measured_generator(*args, **kwargs):
+                return (yield from collect.stepped(self, function(*args, **kwargs)))
+
+            measured = measured_generator
+        elif inspect.isasyncgenfunction(function):
+            @functools.wraps(function)
+            async def measured_async_generator(*args, **kwargs):
+                async with contextlib.aclosing(collect.astepped(self, function(*args, **kwargs))) as steps:
+                    async for item in steps:
+                        yield item
+
+            measured = measured_async_generator
+        elif inspect.iscoroutinefunction(function):
             @functools.wraps(function)
             async def measured_async(*args, **kwargs):
-                token = collect.enter(self)
+                block = collect.open(self)
                 try:
                     return await function(*args, **kwargs)
                 finally:
-                    collect.leave(token)
+                    collect.close(block)
 
-            measured_async.usage = self  # type: ignore[attr-defined]
-            return measured_async
+            measured = measured_async
+        else:
+            @functools.wraps(function)
+            def measured_function(*args, **kwargs):
+                block = collect.open(self)
+                try:
+                    return function(*args, **kwargs)
+                finally:
+                    collect.close(block)
 
-        @functools.wraps(function)
-        def measured(*args, **kwargs):
-            token = collect.enter(self)
-            try:
-                return function(*args, **kwargs)
-            finally:
-                collect.leave(token)
-
+            measured = measured_function
         measured.usage = self  # type: ignore[attr-defined]
         return measured
 

@@ -10,6 +10,7 @@ server sent are added to `response_json` unless it already has them.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import logging
@@ -47,39 +48,17 @@ def inject(response, collected) -> None:
 
 
 def execute_with_energy(wrapped, instance, args, kwargs):
-    """Runs llm's generator one step at a time with a collector current, then injects."""
+    """Runs llm's generator one step at a time with a collector open, then injects."""
     collected = collect.Collected()
-    inner = wrapped(*args, **kwargs)
-    try:
-        while True:
-            token = collect.enter(collected)
-            try:
-                item = next(inner)
-            except StopIteration:
-                break
-            finally:
-                collect.leave(token)
-            yield item
-    finally:
-        inner.close()
+    yield from collect.stepped(collected, wrapped(*args, **kwargs))
     inject(_response_of(args, kwargs), collected)
 
 
 async def aexecute_with_energy(wrapped, instance, args, kwargs):
     collected = collect.Collected()
-    inner = wrapped(*args, **kwargs)
-    try:
-        while True:
-            token = collect.enter(collected)
-            try:
-                item = await inner.__anext__()
-            except StopAsyncIteration:
-                break
-            finally:
-                collect.leave(token)
+    async with contextlib.aclosing(collect.astepped(collected, wrapped(*args, **kwargs))) as steps:
+        async for item in steps:
             yield item
-    finally:
-        await inner.aclose()
     inject(_response_of(args, kwargs), collected)
 
 
