@@ -171,3 +171,111 @@ def test_roll_up_and_tenants_together_beside_anthropic_sdk_tracing(instrument, e
     assert sdk_span.attributes["tenant.id"] == "acme"
     assert app_spans(recorded)["handle request"].attributes["neuralwatt.total.joules"] == \
         emulator.exchanges[0].energy["energy_joules"]
+
+
+# -- roll-up under hostile and careless use --
+
+def test_a_forged_traceparent_never_reaches_another_traces_spans(instrument, client, emulator):
+    """A request arrives naming, as its parent, a span id that is open in another trace here."""
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    recorded = instrument(rollup=True)
+    tracer = recorded.tracer_provider.get_tracer("app")
+    with tracer.start_as_current_span("victim request"):
+        with tracer.start_as_current_span("victim step") as step:
+            forged = {"traceparent": f"00-{'ab' * 16}-{step.get_span_context().span_id:016x}-01"}
+            ctx = TraceContextTextMapPropagator().extract(forged)
+            with tracer.start_as_current_span("POST /forged", context=ctx, kind=SpanKind.SERVER):
+                chat(client)
+    spans = app_spans(recorded)
+    assert spans["POST /forged"].attributes["neuralwatt.total.joules"] == emulator.exchanges[0].energy["energy_joules"]
+    for name in ("victim request", "victim step"):
+        assert not any(k in spans[name].attributes for k in TOTALS), name
+
+
+def test_a_middle_span_that_ends_first_does_not_hide_the_spans_above_it(instrument, client, emulator):
+    recorded = instrument(rollup=True)
+    tracer = recorded.tracer_provider.get_tracer("app")
+    with tracer.start_as_current_span("request"):
+        with tracer.start_as_current_span("step"):
+            stream = client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
+        list(stream)  # read after `step` ended, inside `request`
+    spans = app_spans(recorded)
+    assert {k: spans["request"].attributes[k] for k in TOTALS} == sums(emulator.exchanges)
+    assert not any(k in spans["step"].attributes for k in TOTALS)  # it ended before the call did
+
+
+def test_spans_dropped_unended_are_not_kept_alive(instrument):
+    import gc
+    import tracemalloc
+    import weakref
+
+    recorded = instrument(rollup=True)
+    tracer = recorded.tracer_provider.get_tracer("app")
+    with tracer.start_as_current_span("request"):
+        probe = tracer.start_span("dropped")
+        alive = weakref.ref(probe)
+        del probe
+        gc.collect()
+        assert alive() is None
+        tracemalloc.start()
+        before = tracemalloc.take_snapshot()
+        for _ in range(20_000):
+            tracer.start_span("dropped")  # started, never ended, dropped
+        gc.collect()
+        grown = sum(s.size_diff for s in tracemalloc.take_snapshot().compare_to(before, "filename"))
+        tracemalloc.stop()
+    assert grown < 1_000_000, grown  # 20,000 spans were ~60 MB when the processor kept them
+
+
+def test_the_spans_remembered_at_once_are_bounded_with_a_warning(instrument, client, emulator, monkeypatch, caplog):
+    from opentelemetry_instrumentation_neuralwatt import rollup
+
+    monkeypatch.setattr(rollup, "MAX_REMEMBERED", 3)
+    recorded = instrument(rollup=True)
+    tracer = recorded.tracer_provider.get_tracer("app")
+    with tracer.start_as_current_span("request"):  # a root: not remembered itself
+        kept = [tracer.start_span(f"open {n}") for n in range(3)]  # fills what is remembered
+        with tracer.start_as_current_span("level 1"):
+            with tracer.start_as_current_span("level 2"):  # not remembered: its calls stop at it
+                chat(client)
+        for span in kept:
+            span.end()
+        del kept
+        with tracer.start_as_current_span("later"):  # room again: remembered
+            chat(client)
+    spans = app_spans(recorded)
+    assert not any(k in spans[name].attributes for name in ("level 1", "level 2") for k in TOTALS)
+    assert spans["later"].attributes["neuralwatt.total.joules"] == emulator.exchanges[1].energy["energy_joules"]
+    warnings = [r.getMessage() for r in caplog.records if "roll-up remembers at most 3 live spans" in r.getMessage()]
+    assert len(warnings) == 1
+
+
+def test_a_new_tracer_provider_always_gets_roll_up(client, emulator):
+    """Per-provider instrument/uninstrument in a loop: a freed provider's id is reused by the next
+    (by most of them), and each new provider must get its own roll-up."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    instrumentor = NeuralwattInstrumentor()
+    if instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.uninstrument()
+    missed, ids = [], set()
+    for n in range(60):
+        provider = TracerProvider(shutdown_on_exit=False)  # nothing else keeps it alive
+        ids.add(id(provider))
+        exporter = InMemorySpanExporter()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        instrumentor.instrument(tracer_provider=provider, rollup=True, hosts=[f"127.0.0.1:{emulator.port}"])
+        try:
+            with provider.get_tracer("app").start_as_current_span("request"):
+                chat(client)
+        finally:
+            instrumentor.uninstrument()
+        (request,) = [s for s in exporter.get_finished_spans() if s.name == "request"]
+        if request.attributes.get("neuralwatt.total.requests") != 1:
+            missed.append(n)
+        del provider
+    assert len(ids) < 30  # ids were reused: the case that went wrong
+    assert missed == []
