@@ -98,3 +98,29 @@ async def test_async_calls_record_the_same_metrics(telemetry, aclient, emulator)
     assert telemetry.total("neuralwatt.energy") == pytest.approx(
         sum(e.energy["energy_joules"] for e in emulator.exchanges), rel=1e-12)
     assert telemetry.count("gen_ai.client.operation.duration") == 2
+
+
+def test_response_models_a_server_invents_are_bounded_and_the_request_model_stays_exact(telemetry, client, emulator):
+    """A server naming a new model in every response must not fill the SDK's attribute sets (2,000,
+    then its overflow series, where a real new model's data would be lost)."""
+    from conftest import faults
+
+    from opentelemetry_instrumentation_neuralwatt.telemetry import MAX_RESPONSE_MODELS
+
+    for _ in range(MAX_RESPONSE_MODELS + 20):
+        client.chat.completions.create(model=MODEL, messages=MESSAGES, extra_headers=faults("invented-model"))
+    client.chat.completions.create(model="zai-org/GLM-5.1-FP8", messages=MESSAGES)  # a real model, first used now
+
+    for name in ("neuralwatt.energy", "gen_ai.client.operation.duration", "gen_ai.client.token.usage"):
+        points = [dict(a) for a in telemetry.points(name)]
+        assert not any("otel.metric.overflow" in a for a in points), name
+        invented = {a["gen_ai.response.model"] for a in points if a["gen_ai.request.model"] == MODEL}
+        assert len(invented) == MAX_RESPONSE_MODELS + 1 and "_other" in invented, name
+    by_model = {}
+    for attributes, point in telemetry.points("neuralwatt.energy").items():
+        model = dict(attributes)["gen_ai.request.model"]
+        by_model[model] = by_model.get(model, 0.0) + point.sum
+    assert by_model["zai-org/GLM-5.1-FP8"] == emulator.exchanges[-1].energy["energy_joules"]
+    assert sum(by_model.values()) == pytest.approx(sum(e.energy["energy_joules"] for e in emulator.exchanges), rel=1e-12)
+    # Spans are per call: they keep the model the server named.
+    assert telemetry.spans()[-2].attributes["gen_ai.response.model"] == emulator.exchanges[-2].model

@@ -279,3 +279,33 @@ def test_a_new_tracer_provider_always_gets_roll_up(client, emulator):
         del provider
     assert len(ids) < 30  # ids were reused: the case that went wrong
     assert missed == []
+
+
+def test_a_tenant_named_like_the_overflow_bucket_is_not_mistaken_for_it(instrument, client, emulator):
+    recorded = instrument(baggage_keys=["tenant.id"], baggage_max_values=1)
+    serve(from_tenant("_other"), lambda: chat(client))  # a real tenant, literally "_other"
+    serve(from_tenant("acme"), lambda: chat(client))  # beyond the bound: the overflow bucket
+    assert [s.attributes["tenant.id"] for s in recorded.spans()] == ["__other", "_other"]
+    points = {dict(a)["tenant.id"]: p.sum for a, p in recorded.points("neuralwatt.energy").items()}
+    joules = [e.energy["energy_joules"] for e in emulator.exchanges]
+    assert points == {"__other": joules[0], "_other": joules[1]}
+
+
+def test_tenant_values_times_models_stay_bounded_on_the_energy_points(instrument, client, emulator, monkeypatch):
+    """Every key bounded alone still multiplies: their sets with the other labels are bounded too."""
+    from conftest import faults
+
+    from opentelemetry_instrumentation_neuralwatt import telemetry
+
+    monkeypatch.setattr(telemetry, "MAX_TENANT_SETS", 4)
+    recorded = instrument(baggage_keys=["tenant.id"])
+    for n in range(6):
+        serve(from_tenant(f"t{n}"), lambda: client.chat.completions.create(
+            model=MODEL, messages=MESSAGES, extra_headers=faults("invented-model")))
+    points = [dict(a) for a in recorded.points("neuralwatt.energy")]
+    assert len(points) == 5  # four sets, then one overflow set for what others chose
+    assert sorted(a["tenant.id"] for a in points) == ["_other", "t0", "t1", "t2", "t3"]
+    (overflow,) = [a for a in points if a["tenant.id"] == "_other"]
+    assert overflow["gen_ai.response.model"] == "_other" and overflow["gen_ai.request.model"] == MODEL
+    assert recorded.total("neuralwatt.energy") == pytest.approx(
+        sum(e.energy["energy_joules"] for e in emulator.exchanges), rel=1e-12)

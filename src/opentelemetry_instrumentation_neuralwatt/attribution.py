@@ -3,8 +3,8 @@ present in the context when a call starts, go onto its span and onto its `neural
 points as attributes of the same name.
 
 Bounded, because every distinct value is a metric series: at most `max_values` distinct values
-per key per process (100 by default); later ones are recorded as `_other`. Values are cleaned
-(printable text, at most 64 characters); an empty one is left out.
+per key per process (100 by default); later ones are recorded as `_other` (see `BoundedValues`).
+Values are cleaned (printable text, at most 64 characters); an empty one is left out.
 """
 
 from __future__ import annotations
@@ -20,12 +20,33 @@ MAX_VALUE_CHARS = 64
 DEFAULT_MAX_VALUES = 100
 
 
+class BoundedValues:
+    """The values one label takes on metric points, at most `limit` distinct ones: later ones are
+    OTHER. A value that begins with `_` gets one more, so no value is ever taken for OTHER
+    (`_other` is recorded as `__other`)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, value: str) -> str:
+        if value[:1] == "_":
+            value = "_" + value
+        if value in self._seen:
+            return value
+        with self._lock:
+            if len(self._seen) < self.limit:
+                self._seen.add(value)
+                return value
+        return OTHER
+
+
 class Attribution:
     def __init__(self, keys: tuple[str, ...], max_values: int = DEFAULT_MAX_VALUES) -> None:
         self.keys = keys
         self.max_values = max_values
-        self._seen: dict[str, set[str]] = {key: set() for key in keys}
-        self._lock = threading.Lock()
+        self._bounded = {key: BoundedValues(max_values) for key in keys}
 
     def attributes(self) -> dict[str, str]:
         """The named baggage entries of the current context, bounded."""
@@ -35,18 +56,8 @@ class Attribution:
             if value:
                 value = "".join(c if c.isprintable() else "?" for c in value.strip())
             if value:
-                found[key] = self._bounded(key, value)
+                found[key] = self._bounded[key](value)
         return found
-
-    def _bounded(self, key: str, value: str) -> str:
-        seen = self._seen[key]
-        if value in seen:
-            return value
-        with self._lock:
-            if len(seen) < self.max_values:
-                seen.add(value)
-                return value
-        return OTHER
 
 
 def parse_keys(keys: object) -> tuple[str, ...]:

@@ -17,6 +17,7 @@ from opentelemetry.semconv.schemas import Schemas
 from opentelemetry.trace import INVALID_SPAN, SpanKind, Status, StatusCode
 
 from . import foreign, livewire
+from .attribution import OTHER, BoundedValues
 from .energy import Measurement
 from .instruments import Instruments
 from .payload import clean_text
@@ -33,6 +34,10 @@ TIME_TO_FIRST_CHUNK = GenAI.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK
 # The newest schema that opentelemetry-semantic-conventions 0.63b0 (our floor, the first release
 # naming everything we emit) provides.
 SCHEMA_URL = Schemas.V1_41_1.value
+# Distinct response models on metric points, and distinct sets of labels with tenant values on the
+# energy points, per instrument() (see Telemetry._tenant); then OTHER.
+MAX_RESPONSE_MODELS = 100
+MAX_TENANT_SETS = 1000
 
 class Telemetry:
     def __init__(self, tracer_provider=None, meter_provider=None, capture_content: bool = False):
@@ -42,6 +47,10 @@ class Telemetry:
         self.attribution: Any = None  # attribution.Attribution, when baggage keys are named
         self.rollup: Any = None  # rollup.Ancestry, when roll-up is on
         self._made_points: dict = {}  # see _points
+        # Labels a server or a caller chooses are bounded on metric points (see attribution.py): the
+        # response model alone, and its sets with the tenant values on the energy points.
+        self.response_models = BoundedValues(MAX_RESPONSE_MODELS)
+        self._tenant_sets: set = set()
 
     def start_span(self, call, start_time: int | None = None):
         model = call.request_model
@@ -61,7 +70,7 @@ class Telemetry:
         context = None if span is None or span is INVALID_SPAN else trace.set_span_in_context(span)
         if found is not None:
             # The named baggage entries (a tenant) go on the energy points only, not the GenAI ones.
-            energy_attributes = {**metric_attributes, **call.tenant} if call.tenant else metric_attributes
+            energy_attributes = self._with_tenant(metric_attributes, call.tenant) if call.tenant else metric_attributes
             if found.joules is not None:
                 metrics.energy.record(found.joules, energy_attributes, context)
             if found.watts is not None:
@@ -141,6 +150,19 @@ class Telemetry:
         if direct:
             span.set_attributes(attributes)
 
+    def _with_tenant(self, metric_attributes: dict, tenant: dict) -> dict:
+        """An energy point's labels with the tenant's: each value bounded already, and their sets
+        bounded too (MAX_TENANT_SETS): beyond, the values others chose (tenant, response model) are
+        OTHER, so several keys times many models never reach the SDK's own limit (2,000 sets)."""
+        key = (*metric_attributes.values(), *tenant.values())
+        if key in self._tenant_sets or len(self._tenant_sets) < MAX_TENANT_SETS:
+            self._tenant_sets.add(key)
+            return {**metric_attributes, **tenant}
+        overflow = {**metric_attributes, **dict.fromkeys(tenant, OTHER)}
+        if GenAI.GEN_AI_RESPONSE_MODEL in overflow:
+            overflow[GenAI.GEN_AI_RESPONSE_MODEL] = OTHER
+        return overflow
+
     def _points(self, call) -> tuple:
         """The attributes of a call's metric points: (all, input tokens, output tokens). The same
         for every call of one model on one host, so made once and kept (bounded); never changed."""
@@ -156,8 +178,8 @@ class Telemetry:
             }
             if call.request_model:
                 metric_attributes[GenAI.GEN_AI_REQUEST_MODEL] = call.request_model
-            if response_model is not None:
-                metric_attributes[GenAI.GEN_AI_RESPONSE_MODEL] = clean_text(response_model)
+            if response_model is not None:  # the server names it: bounded
+                metric_attributes[GenAI.GEN_AI_RESPONSE_MODEL] = self.response_models(clean_text(response_model))
             if call.port:
                 metric_attributes[server_attributes.SERVER_PORT] = call.port
             points = (metric_attributes, {**metric_attributes, GenAI.GEN_AI_TOKEN_TYPE: "input"},

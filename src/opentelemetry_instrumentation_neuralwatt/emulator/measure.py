@@ -43,6 +43,7 @@ FAULTS = {
     "refusal": "/v1/messages: the model refuses (stop_reason \"refusal\", a fallback credit token) unless "
                "the request redeems one (what anthropic's refusal fallback middleware sends next)",
     "no-subscription": "GET /v1/quota answers `subscription: null` (an account without a plan)",
+    "invented-model": "the response names a model never named before (a new one per response)",
 }
 
 

@@ -65,6 +65,8 @@ class Turn:
         exchange, emulator = self.exchange, self.emulator
         exchange.model = self.body.get("model") or default_model
         exchange.response_id = f"{prefix}{emulator._next_id():06d}"
+        if "invented-model" in exchange.faults:  # a server naming a new model in every response
+            exchange.model = f"{exchange.model}-{exchange.response_id}"
         count = int(max_tokens or emulator.completion_tokens)
         words = [_WORDS[i % len(_WORDS)] for i in range(count)]
         if not max_tokens:  # an answer the model finished, not one cut by max_tokens, ends a sentence
