@@ -329,3 +329,61 @@ async def test_an_async_raw_binding_cached_before_instrument_still_gets_its_span
     exchange = emulator.exchanges[-1]
     (span,) = recorded.spans()
     assert span.attributes["neuralwatt.energy.joules"] == exchange.energy["energy_joules"]
+
+
+def test_the_quota_gauge_follows_the_last_response_after_instrumenting_again(emulator, client):
+    """The same MeterProvider across uninstrument()/instrument(): the provider hands back its first
+    gauge, which must read what the current instrumentation saw, not what the first one did."""
+    from conftest import Telemetry
+
+    recorded = Telemetry()
+    instrumentor = NeuralwattInstrumentor()
+    if instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.uninstrument()
+    seen = []
+    for _ in range(2):
+        instrumentor.instrument(tracer_provider=recorded.tracer_provider, meter_provider=recorded.meter_provider,
+                                hosts=[f"127.0.0.1:{emulator.port}"])
+        try:
+            client.chat.completions.create(model=MODEL, messages=MESSAGES)
+        finally:
+            instrumentor.uninstrument()
+        (point,) = recorded.points("neuralwatt.quota.energy_remaining").values()
+        seen.append((point.value, float(emulator.exchanges[-1].response_headers["x-energy-remaining"]),
+                     recorded.spans()[-1].attributes["neuralwatt.quota.energy_remaining_kwh"]))
+    assert seen[0][1] != seen[1][1]  # the server's value changed between the two
+    for gauge, sent, on_span in seen:
+        assert gauge == sent == on_span
+
+
+def test_instrument_uninstrument_cycles_keep_nothing(emulator, tmp_path):
+    """Per cycle: no meter or gauges left on the global proxy provider, no post-import hook added
+    (anthropic not imported yet)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import gc, sys, tracemalloc, wrapt
+        from opentelemetry_instrumentation_neuralwatt import NeuralwattInstrumentor
+        assert "anthropic" not in sys.modules
+        instrumentor = NeuralwattInstrumentor()
+        def cycles(n):
+            for _ in range(n):
+                instrumentor.instrument(hosts=["127.0.0.1:{emulator.port}"])
+                instrumentor.uninstrument()
+        cycles(50)
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.take_snapshot()
+        cycles(500)
+        gc.collect()
+        grown = sum(s.size_diff for s in tracemalloc.take_snapshot().compare_to(before, "filename"))
+        hooks = len(wrapt.importer._post_import_hooks.get("anthropic") or ())
+        print(grown, hooks)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    grown, hooks = map(int, done.stdout.split())
+    assert hooks == 1
+    assert grown < 100_000, grown  # 500 cycles were ~1.3 MB (2.6 KB each)

@@ -52,7 +52,9 @@ def test_a_forked_child_ends_the_calls_of_dropped_streams_and_frees_their_connec
     client = small_pool_client(emulator)
 
     def child():
-        assert worker_alive()  # a worker of its own: the parent's did not survive the fork
+        assert not worker_alive()  # the parent's did not survive the fork; none until a call needs one
+        client.chat.completions.create(model=MODEL, messages=MESSAGES)
+        assert worker_alive()  # a worker of its own, started by the first call
         for _ in range(20):  # ten times the pool: each dropped stream must give its connection back
             stream = client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
             next(iter(stream))
@@ -64,7 +66,7 @@ def test_a_forked_child_ends_the_calls_of_dropped_streams_and_frees_their_connec
         return {"spans": len(spans), "ids": sorted(s.attributes.get("gen_ai.response.id", "") for s in spans)}
 
     result = in_forked_child(child)
-    assert result["spans"] == 21
+    assert result["spans"] == 22
     assert result["ids"] == sorted(e.response_id for e in emulator.exchanges)
     assert telemetry.spans() == []  # the child's calls are the child's
 
@@ -202,3 +204,22 @@ def test_status_frames_keep_at_most_the_payload_bound_each():
         tracemalloc.stop()
     assert len(getattr(decoder, sse.MCR_STATUS)) == 64
     assert kept < 64 * MAX_PAYLOAD_CHARS * 1.2, kept
+
+
+def test_under_gevent_a_child_process_starts_no_thread_of_ours(emulator, tmp_path):
+    """gevent's patched subprocess forks (the SDK's platform probe runs `uname -p`): a worker
+    started in each child made it run the parent's waiting greenlets, which forked again."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    app = Path(__file__).parent / "apps" / "gevent_app.py"
+    forks = {}
+    for mode in ("bare", "instrumented"):
+        log = tmp_path / f"{mode}.forks"
+        done = subprocess.run([sys.executable, str(app), emulator.base_url, str(log), mode], capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert done.stdout.split() == ["100"], done.stdout  # every greenlet finished
+        forks[mode] = len(log.read_text().split()) if log.exists() else 0
+    assert forks["instrumented"] == forks["bare"], forks

@@ -16,7 +16,7 @@ from opentelemetry import context
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GenAI
 
-from . import foreign, sse, sse_bytes
+from . import deferred, foreign, sse, sse_bytes
 from .endpoints import Endpoints
 from .invocation import Invocation, pending
 from .payload import clean_text
@@ -77,6 +77,8 @@ def begin(adapter: Any, operation: str, resource: Any, kwargs: dict) -> Invocati
     telemetry = state.telemetry
     if telemetry is None:
         return None
+    if deferred._thread is None:  # a forked child's first call: the finalizers' worker
+        deferred.ensure()
     current = context.get_current()  # read once: suppression, the open `measure()` blocks, the parent
     if _suppressed(current):
         return None

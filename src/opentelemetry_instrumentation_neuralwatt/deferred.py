@@ -7,8 +7,10 @@ call's end on a queue (`SimpleQueue.put` is safe there: it takes no lock a calle
 one daemon thread, started by `instrument()` and stopped by `uninstrument()`, does the work.
 
 A process forked after `instrument()` (gunicorn --preload, celery prefork, multiprocessing's fork)
-has no such thread: threads do not survive a fork. The child gets a worker of its own and an empty
-queue (what the parent had queued is the parent's to do), so it behaves exactly like the parent.
+has no such thread: threads do not survive a fork. The child gets an empty queue (what the parent
+had queued is the parent's to do) and a worker of its own when its first call starts (`ensure`),
+not at the fork: a child that only runs `exec` (a subprocess), or forks again at once (gevent's
+probes), never starts a thread of ours.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 _work: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
 _thread: threading.Thread | None = None
+_wanted = False  # instrument() asked for a worker; uninstrument() no longer does
 
 
 _STOP = object()
@@ -31,6 +34,18 @@ _STOP = object()
 
 def start() -> None:
     """Start the worker (from `instrument()`, never from a finalizer)."""
+    global _wanted
+    _wanted = True
+    _start()
+
+
+def ensure() -> None:
+    """Start the worker if it is wanted and not running (a call starting in a forked child)."""
+    if _thread is None and _wanted:
+        _start()
+
+
+def _start() -> None:
     global _thread
     if _thread is None or not _thread.is_alive():
         _thread = threading.Thread(target=_run, args=(_work,), name="neuralwatt-finalizers", daemon=True)
@@ -40,7 +55,8 @@ def start() -> None:
 def stop(timeout: float = 5.0) -> None:
     """Do what is queued, then stop the worker (from `uninstrument()`). Work queued after this
     waits for the next `start()`."""
-    global _thread
+    global _thread, _wanted
+    _wanted = False
     thread, _thread = _thread, None
     if thread is not None and thread.is_alive():
         _work.put(_STOP)  # type: ignore[arg-type]
@@ -75,10 +91,7 @@ def _run(work_queue: queue.SimpleQueue) -> None:
 
 def _after_fork_in_child() -> None:
     global _work, _thread
-    running = _thread is not None
-    _work, _thread = queue.SimpleQueue(), None
-    if running:
-        start()
+    _work, _thread = queue.SimpleQueue(), None  # `ensure` starts one when a call needs it
 
 
 atexit.register(drain, 1.0)

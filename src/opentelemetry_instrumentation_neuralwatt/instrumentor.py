@@ -83,6 +83,9 @@ def _patch_on_import(package: str, _module: object) -> None:
     _patch(package)
 
 
+_import_hooks: set = set()  # packages with a post-import hook: one each per process, however many cycles
+
+
 def _patch(package: str) -> None:
     if state.telemetry is None:  # an import hook that fires after uninstrument()
         return
@@ -142,7 +145,8 @@ class NeuralwattInstrumentor(BaseInstrumentor):
         for package in _TARGETS:
             if package in sys.modules or package == "openai":
                 _patch(package)
-            else:  # an SDK imported later is patched when it is imported, if we are still on
+            elif package not in _import_hooks:  # an SDK imported later is patched when it is imported,
+                _import_hooks.add(package)  # if we are still on then
                 wrapt.register_post_import_hook(functools.partial(_patch_on_import, package), package)
 
     def _uninstrument(self, **kwargs):

@@ -1,8 +1,18 @@
 """The metric instruments of the telemetry contract: histograms with advisory bucket boundaries,
-and the quota gauges (the last value seen per server)."""
+and the quota gauges (the last value seen per server).
+
+One set per meter provider, made once and kept (`instruments_for`): a provider hands back the
+first instrument of a name, so a second set would record into the first set's instruments but
+keep its quota values where the first set's gauges never look (a stale quota after
+`uninstrument()` / `instrument()`), and the global proxy provider keeps every meter made on it.
+"""
 
 from __future__ import annotations
 
+import threading
+import weakref
+
+from opentelemetry import metrics
 from opentelemetry.metrics import Observation, get_meter
 from opentelemetry.semconv._incubating.metrics import gen_ai_metrics as GenAIMetrics
 from opentelemetry.semconv.attributes import server_attributes
@@ -62,3 +72,21 @@ def _observe_last(values: dict):
         return [Observation(value, {server_attributes.SERVER_ADDRESS: host}) for host, value in list(values.items())]
 
     return observe
+
+
+# meter provider -> its instruments; weak, so a provider that is dropped takes them with it
+_made: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_lock = threading.Lock()
+
+
+def instruments_for(meter_provider, version: str, schema_url: str) -> Instruments:
+    """The instruments on this meter provider (the global one when None), made on first use."""
+    provider = meter_provider if meter_provider is not None else metrics.get_meter_provider()
+    with _lock:
+        try:
+            made = _made.get(provider)
+        except TypeError:  # a provider that takes no weak references: made anew each time
+            return Instruments(provider, version, schema_url)
+        if made is None:
+            made = _made[provider] = Instruments(provider, version, schema_url)
+        return made

@@ -19,7 +19,7 @@ from opentelemetry.trace import INVALID_SPAN, SpanKind, Status, StatusCode
 from . import foreign, livewire
 from .attribution import OTHER, BoundedValues
 from .energy import Measurement
-from .instruments import Instruments
+from .instruments import instruments_for
 from .payload import clean_text
 from .span_attributes import client_secret, count, describe, live_wire, response_attributes
 from .version import __version__
@@ -42,7 +42,7 @@ MAX_TENANT_SETS = 1000
 class Telemetry:
     def __init__(self, tracer_provider=None, meter_provider=None, capture_content: bool = False):
         self.tracer = trace.get_tracer(__name__, __version__, tracer_provider, schema_url=SCHEMA_URL)
-        self.instruments = Instruments(meter_provider, __version__, SCHEMA_URL)
+        self.instruments = instruments_for(meter_provider, __version__, SCHEMA_URL)
         self.capture_content = capture_content
         self.attribution: Any = None  # attribution.Attribution, when baggage keys are named
         self.rollup: Any = None  # rollup.Ancestry, when roll-up is on
