@@ -144,6 +144,9 @@ def take(call: Invocation, result: Any) -> Any:
     except Exception:
         logger.debug("neuralwatt: could not read the response", exc_info=True)
         call.end()
+    except BaseException as error:  # an interrupt while we read: the call ends, the interrupt goes on
+        call.end(error=error)
+        raise
     return result
 
 
@@ -178,9 +181,9 @@ def failed(call: Invocation, error: BaseException) -> None:
 
 
 def _call(call: Invocation, wrapped, args, kwargs):
-    call.activate()
     token = pending.set(call)
     try:
+        call.activate()
         return wrapped(*args, **kwargs)
     except BaseException as error:
         failed(call, error)
@@ -191,9 +194,9 @@ def _call(call: Invocation, wrapped, args, kwargs):
 
 
 async def _acall(call: Invocation, wrapped, args, kwargs):
-    call.activate()
     token = pending.set(call)
     try:
+        call.activate()
         return await wrapped(*args, **kwargs)
     except BaseException as error:
         failed(call, error)
@@ -205,19 +208,34 @@ async def _acall(call: Invocation, wrapped, args, kwargs):
 
 def run(adapter, operation: str, wrapped, instance, args, kwargs):
     """One synchronous SDK call, recorded. A call the SDK makes inside one of ours (an older
-    `beta...parse` calls `create`) is part of that one: one call, one span."""
-    call = begin(adapter, operation, instance, kwargs) if pending.get() is None else None
-    if call is None:
-        return wrapped(*args, **kwargs)
-    return take(call, _call(call, wrapped, args, kwargs))
+    `beta...parse` calls `create`) is part of that one: one call, one span. Once its span has
+    started, the call ends whatever happens (an interrupt while we read, too)."""
+    call = None
+    try:
+        if pending.get() is None:
+            call = begin(adapter, operation, instance, kwargs)
+        if call is None:
+            return wrapped(*args, **kwargs)
+        return take(call, _call(call, wrapped, args, kwargs))
+    except BaseException as error:
+        if call is not None and not call.ended:
+            call.end(error=error)
+        raise
 
 
 async def arun(adapter, operation: str, wrapped, instance, args, kwargs):
     """One asynchronous SDK call, recorded."""
-    call = begin(adapter, operation, instance, kwargs) if pending.get() is None else None
-    if call is None:
-        return await wrapped(*args, **kwargs)
-    return take(call, await _acall(call, wrapped, args, kwargs))
+    call = None
+    try:
+        if pending.get() is None:
+            call = begin(adapter, operation, instance, kwargs)
+        if call is None:
+            return await wrapped(*args, **kwargs)
+        return take(call, await _acall(call, wrapped, args, kwargs))
+    except BaseException as error:
+        if call is not None and not call.ended:
+            call.end(error=error)
+        raise
 
 
 def sync_wrapper(adapter, operation: str):

@@ -87,6 +87,7 @@ class Invocation:
         self.span = None
         self.parent_span = None
         self.started_ns = 0
+        self.started = time.perf_counter()
         if traced:
             if genai is not None:
                 self.span, self.adopted = trace.get_current_span(current), foreign.GENAI
@@ -95,9 +96,8 @@ class Invocation:
                 # nothing is started, and a call the SDK did not trace gets ours, back-dated.
                 self.parent_span = trace.get_current_span(current)
                 self.started_ns = time.time_ns()
-            else:
+            else:  # last: once the span has started, nothing of ours runs before the call owns it
                 self.span = telemetry.start_span(self)
-        self.started = time.perf_counter()
 
     # -- the span is current while the SDK sends the request, so HTTP spans nest under it --
     def activate(self) -> None:
@@ -131,37 +131,50 @@ class Invocation:
         chunk or the stream's comments, the cost headers when the body had none."""
         if self.ended:
             return
+        found = None
         try:
-            headers = self.response_headers()
-            # A middleware read the responses (hops.py): the stream the user got has no comments.
-            found = hops.measured(self.hops, headers.cost if headers is not None else None) if self.hops else None
-            if found is None:
-                if self.decoder is None:  # a whole response: one report at most
-                    cost = self.data_cost  # the headers' cost only when the body has none
-                    found = measurement(self.data_energy,
-                                        cost if cost is not None or headers is None else headers.cost)
-                else:
-                    found, self.reports = sse.captured_all(self.decoder, self.data_energy, self.data_cost,
-                                                           headers.cost if headers is not None else None)
+            found = self._found()
         except Exception:
             logger.debug("neuralwatt: could not read the reported energy", exc_info=True)
-            found = None
-        self.end(found, error)
+        finally:  # whatever happened while reading (an interrupt too), the call ends
+            self.end(found, error)
+
+    def _found(self) -> Measurement | None:
+        headers = self.response_headers()
+        if self.hops:  # a middleware read the responses (hops.py): the stream the user got has no comments
+            found = hops.measured(self.hops, headers.cost if headers is not None else None)
+            if found is not None:
+                return found
+        if self.decoder is None:  # a whole response: one report at most
+            cost = self.data_cost  # the headers' cost only when the body has none (read only then)
+            return measurement(self.data_energy, cost if cost is not None or headers is None else headers.cost)
+        found, self.reports = sse.captured_all(self.decoder, self.data_energy, self.data_cost,
+                                               headers.cost if headers is not None else None)
+        return found
 
     def end(self, found: Measurement | None = None, error: BaseException | None = None) -> None:
-        """Record the span attributes and metrics, once; later calls do nothing."""
+        """Record the span attributes and metrics, and end the span, once; later calls do nothing.
+        Once `ended` is set, our span ends whatever happens on the way (an interrupt too): its
+        `end()` is in this frame's `finally`, not in a function that might be entered too late."""
         if self.ended:
             return
         self.ended = True
-        if self.blocks and (self.traced or found is not None):  # a Neuralwatt call, or one that reported energy
-            for block in self.blocks:
-                block.add(found)
         try:
+            if self.blocks and (self.traced or found is not None):  # Neuralwatt's, or it reported energy
+                for block in self.blocks:
+                    block.add(found)
             if self.span is None and self.started_ns:
                 self.span = self.telemetry.start_span(self, self.started_ns)
-            self.telemetry.finish(self, found, error)
+            self.telemetry.record(self, found, error)
         except Exception:
             logger.debug("neuralwatt: ending telemetry failed", exc_info=True)
-        on_end, self.on_end, self.response = self.on_end, None, None  # keep no response alive
-        if on_end is not None:
-            on_end()
+        finally:
+            try:
+                if self.span is not None and not self.adopted:
+                    self.span.end()
+            except Exception:  # a tracer whose spans raise costs the user's call nothing
+                logger.debug("neuralwatt: could not end the span", exc_info=True)
+            finally:
+                on_end, self.on_end, self.response = self.on_end, None, None  # keep no response alive
+                if on_end is not None:
+                    on_end()

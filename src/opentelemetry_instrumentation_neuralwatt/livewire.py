@@ -75,7 +75,10 @@ class ResponseHeaders:
 
     def __init__(self, headers: Any):
         self._lowered = _lowered(headers)
-        self._attributes: dict | None = None  # None: not read yet
+        self._attributes: dict | None = None  # None: not read yet (`_read` sets all four at once)
+        self._cost: dict | None = None
+        self._energy_remaining_kwh: float | None = None
+        self._allowance_remaining_usd: float | None = None
 
     @property
     def attributes(self) -> dict:
@@ -111,9 +114,8 @@ class ResponseHeaders:
 
     def _read(self) -> None:
         attributes: dict = {}
-        self._attributes = attributes
-        self._cost = None
-        self._energy_remaining_kwh = self._allowance_remaining_usd = None
+        cost: dict | None = None
+        energy_remaining = allowance = None
         mcr_kept = 0
         for _, name, value in self._lowered:
             wanted = _WANTED.get(name)
@@ -132,15 +134,18 @@ class ResponseHeaders:
             if number is None:
                 continue
             if kind == "cost":
-                if self._cost is None:
-                    self._cost = {}
-                self._cost[target] = number
+                if cost is None:
+                    cost = {}
+                cost[target] = number
                 if target == "allowance_remaining_usd":
-                    self._allowance_remaining_usd = number
+                    allowance = number
             else:
                 attributes[target] = number
                 if target == _ENERGY_REMAINING:
-                    self._energy_remaining_kwh = number
+                    energy_remaining = number
+        # All at once, last: a read cut short (an interrupt) leaves the headers unread, not half read.
+        self._cost, self._energy_remaining_kwh, self._allowance_remaining_usd = cost, energy_remaining, allowance
+        self._attributes = attributes
 
 
 def _mcr(attributes: dict, name: str, value: str) -> int:

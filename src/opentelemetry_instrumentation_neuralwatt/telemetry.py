@@ -58,8 +58,9 @@ class Telemetry:
                                       kind=SpanKind.CLIENT, attributes=call.request_attributes,
                                       start_time=start_time)
 
-    def finish(self, call, found: Measurement | None, error: BaseException | None) -> None:
-        """Metrics for a finished call, and its span's response attributes (ending our own span)."""
+    def record(self, call, found: Measurement | None, error: BaseException | None) -> None:
+        """Metrics for a finished call, and its span's response attributes (the call ends the
+        span: `Invocation.end`)."""
         elapsed = time.perf_counter() - call.started
         points = self._points(call)
         metric_attributes = points[0]
@@ -130,10 +131,8 @@ class Telemetry:
             else:
                 live_wire(call, span, attributes)
                 span.set_attributes(attributes)
-        if self.rollup is not None:  # before our span ends: its ancestry is forgotten then
+        if self.rollup is not None:
             self.rollup.add(span, found)
-        if not call.adopted:
-            span.end()
 
     @staticmethod
     def _enrich_genai(call, span, attributes: dict) -> None:
