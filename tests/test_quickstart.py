@@ -131,3 +131,35 @@ def test_ctrl_c_during_a_stream_prints_the_finished_calls_and_exits_130_without_
          f"{energy['energy_joules']:.4f}", f"{energy['avg_power_watts']:.1f}", f"{energy['carbon_g_co2eq']:.3g}",
          f"{first.cost['request_cost_usd']:.3g}"]]
 
+
+INSTALLING = "Installing .[demo] into .venv/ (first run, or pyproject.toml changed since the last install) ..."
+
+
+def test_the_demo_script_installs_only_when_venv_is_missing_or_pyproject_changed(tmp_path):
+    """`bash scripts/demo.sh` in a copy of the checkout: the first run installs, the next does not,
+    a changed pyproject.toml installs again."""
+    import shutil
+
+    root, checkout = QUICKSTART.parent.parent, tmp_path / "checkout"
+    shutil.copytree(root / "src", checkout / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md", "LICENSE", "examples/quickstart.py", "scripts/demo.sh",
+                 "scripts/venv.sh"):
+        (checkout / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(root / name, checkout / name)
+    environment = {k: v for k, v in os.environ.items()
+                   if not k.startswith(("NEURALWATT_", "OTEL_")) and k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+
+    def demo():
+        done = subprocess.run(["bash", "scripts/demo.sh"], cwd=checkout, env=environment, capture_output=True,
+                              text=True, timeout=900)
+        assert done.returncode == 0, done.stderr
+        assert "No NEURALWATT_API_KEY: using the built-in emulator" in done.stdout
+        assert "4 measured requests" in done.stdout
+        return done.stderr
+
+    assert demo().splitlines()[0] == INSTALLING  # (pip may warn below it)
+    assert demo() == ""
+    with (checkout / "pyproject.toml").open("a") as pyproject:
+        pyproject.write("\n# changed\n")
+    assert demo().splitlines()[0] == INSTALLING
+    assert demo() == ""
