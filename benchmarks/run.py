@@ -19,11 +19,9 @@ import argparse
 import functools
 import json
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -97,12 +95,6 @@ def callgrind_ratio(mode: str, variant: str):
     return ours / bare
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 # Every path, beside its own contract floor: (label, overhead.py arguments, mode, rule beyond the floor).
 PATHS = [
     ("openai chat, streaming", ("--api", "chat"), "stream", 0.03),
@@ -115,6 +107,17 @@ PATHS = [
     ("anthropic Messages, whole, its tracing on", ("--api", "messages", "--sdk-tracing", "on"), "json", 0.05),
 ]
 OWN_CODE_RULE = {"stream": 1.03, "json": 1.05}
+
+
+def start_emulator(**popen) -> tuple[subprocess.Popen, str]:
+    """The emulator in its own process, answering 1000 tokens, quiet (a line per request would
+    flood the output); returned once it listens, with its base URL."""
+    emulator = subprocess.Popen([sys.executable, "-m", "opentelemetry_instrumentation_neuralwatt.emulator",
+                                 "--port", "0", "--tokens", "1000", "--quiet"], stdout=subprocess.PIPE, text=True,
+                                **popen)
+    banner = emulator.stdout.readline()  # "Neuralwatt emulator on http://127.0.0.1:<port>/v1 ...": it listens
+    emulator.stdout.close()
+    return emulator, banner.split()[3]
 
 
 def paths_table(pairs: int, processes: int, quick: bool) -> tuple[str, bool]:
@@ -162,11 +165,7 @@ def main():
 
     import openai
 
-    port = free_port()
-    emulator = subprocess.Popen([sys.executable, "-m", "opentelemetry_instrumentation_neuralwatt.emulator",
-                                 "--port", str(port), "--tokens", "1000"], stdout=subprocess.DEVNULL)
-    base_url = f"http://127.0.0.1:{port}/v1"
-    time.sleep(1.0)
+    emulator, base_url = start_emulator()
     configs = [(name, Path(sys.executable)) for name in ("ours-noop", "ours-sdk", "contract-floor")]
     if not args.skip_peers:
         configs += [(name, peer_python(name, openai.__version__)) for name in PEERS]

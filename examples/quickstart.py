@@ -8,6 +8,10 @@ makes the emulator's numbers repeatable). It instruments the `openai`
 SDK, makes a non-streaming and a streaming chat call, sync and async, and prints what each request
 cost in tokens, joules, watts, grams of CO2e and dollars, then the totals from the metrics. With
 OTEL_EXPORTER_OTLP_ENDPOINT set, spans and metrics are also exported there over OTLP.
+
+A mistake in the settings (nothing listening at NEURALWATT_API_BASE, a base without /v1, a refused
+key) gets one line saying what to fix, and exit status 1. Ctrl-C prints what the calls that had
+finished measured and exits with status 130.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import sys
 from urllib.parse import urlsplit
 
 import openai
@@ -24,6 +29,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
 
 from opentelemetry_instrumentation_neuralwatt import NeuralwattInstrumentor
 from opentelemetry_instrumentation_neuralwatt.emulator import NeuralwattEmulator
@@ -152,7 +158,21 @@ def print_totals(reader) -> None:
         print(f"  tokens {int(totals['gen_ai.client.token.usage'][1])}")
 
 
-def main() -> None:
+def problem(error: openai.APIError, base_url: str) -> str:
+    """One line: what went wrong with the API settings, and what to fix."""
+    status = getattr(error, "status_code", None)
+    if isinstance(error, openai.APIConnectionError):
+        return (f"Could not reach {base_url} ({error.__cause__ or error.message}). Is NEURALWATT_API_BASE right? "
+                "(Without NEURALWATT_API_KEY the demo runs against its built-in emulator.)")
+    if status == 401:
+        return f"{base_url} refused the API key (HTTP 401): check NEURALWATT_API_KEY."
+    if status == 404 and not base_url.rstrip("/").endswith("/v1"):
+        return f"{base_url} answered HTTP 404. Did you mean NEURALWATT_API_BASE={base_url.rstrip('/')}/v1?"
+    detail = error.body.get("message") if isinstance(error.body, dict) else None
+    return f"{base_url} answered " + (f"HTTP {status}" if status else "with an error") + f": {detail or error.message}"
+
+
+def main() -> int:
     api_key = os.environ.get("NEURALWATT_API_KEY")
     model = os.environ.get("NEURALWATT_MODEL", DEFAULT_MODEL)
     tracer_provider, meter_provider, spans, reader = telemetry_providers()
@@ -174,13 +194,24 @@ def main() -> None:
         print_requests(spans.get_finished_spans())
         print_totals(reader)
         print_where_to_look(spans.get_finished_spans())
+    except KeyboardInterrupt:  # Ctrl-C: what the calls that had finished measured, and no traceback
+        finished = [s for s in spans.get_finished_spans() if s.status.status_code is not StatusCode.ERROR]
+        print(f"\nInterrupted: {len(finished)} of the 4 calls had finished.")
+        if finished:
+            print()
+            print_requests(finished)
+        return 130
+    except openai.APIError as error:
+        print(problem(error, base_url), file=sys.stderr)
+        return 1
     finally:
         instrumentor.uninstrument()
         tracer_provider.shutdown()
         meter_provider.shutdown()
         if emulator is not None:
             emulator.stop()
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

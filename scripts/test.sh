@@ -12,7 +12,6 @@ else
   if [ "${CI:-}" = "true" ]; then exit 1; fi
   echo "test.sh: Prometheus/promtool could not be installed: the dashboard's two Prometheus tests will be skipped" >&2
 fi
-python3 -m venv .venv
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[test,llm-test,frameworks-test]"
+# Installed into .venv/ on a clean checkout (as in CI), then again only when pyproject.toml changes.
+bash scripts/venv.sh test,llm-test,frameworks-test
 exec .venv/bin/python -m pytest -rs "$@"   # -rs: a skipped test says why

@@ -64,3 +64,26 @@ def test_the_scaling_benchmark_measures_every_case_at_n_and_4n():
     for row in rows:
         assert row["4n"]["n"] == 4 * row["n"]["n"]
         assert all(row[size][column] >= 0 for size in ("n", "4n") for column in ("bare_s", "ours_s"))
+
+
+def test_the_overhead_benchmarks_emulator_is_quiet():
+    """benchmarks/run.py starts the emulator with --quiet: its output is the benchmark's, not a
+    line per request."""
+    import openai
+
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from run import start_emulator
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    emulator, base_url = start_emulator(stderr=subprocess.PIPE)
+    try:
+        with openai.OpenAI(base_url=base_url, api_key="k", max_retries=0) as client:
+            answer = client.chat.completions.create(model="openai/gpt-oss-20b", messages=[{"role": "user", "content": "hi"}])
+            list(client.chat.completions.create(model="openai/gpt-oss-20b", stream=True,
+                                                messages=[{"role": "user", "content": "hi"}]))
+    finally:
+        emulator.terminate()
+        _, log = emulator.communicate(timeout=30)
+    assert answer.usage.completion_tokens == 1000  # the benchmark's answer length
+    assert log == ""

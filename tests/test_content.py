@@ -64,7 +64,7 @@ async def test_async_text_answer(capturing, aclient):
     [chunk async for chunk in stream]
 
     assert attribute(capturing.span(), "gen_ai.output.messages") == [
-        {"role": "assistant", "parts": [{"type": "text", "content": "Energy is"}], "finish_reason": "stop"}]
+        {"role": "assistant", "parts": [{"type": "text", "content": "Energy is"}], "finish_reason": "length"}]
 
 
 def test_sizes_are_bounded(capturing, client):

@@ -55,10 +55,13 @@ def test_models_are_listed(client):
     assert [model.id for model in client.models.list()] == [name for name, _, _ in MODELS]
 
 
-def test_energy_grows_with_tokens_and_differs_per_request(client, emulator):
-    for tokens in (5, 5, 200):
-        client.chat.completions.create(model=MODEL, messages=MESSAGES, max_tokens=tokens)
+def test_energy_grows_with_tokens_and_differs_per_request():
+    with NeuralwattEmulator(seed=7, completion_tokens=200) as emulator:  # answers of 200 tokens, unless cut
+        with openai.OpenAI(base_url=emulator.base_url, api_key="k", max_retries=0) as client:
+            for tokens in (5, 5, 200):
+                client.chat.completions.create(model=MODEL, messages=MESSAGES, max_tokens=tokens)
     small, again, large = (e.energy for e in emulator.exchanges)
+    assert [e.usage["completion_tokens"] for e in emulator.exchanges] == [5, 5, 200]
 
     assert small["energy_joules"] != again["energy_joules"]
     assert large["energy_joules"] > 3 * max(small["energy_joules"], again["energy_joules"])
@@ -152,6 +155,11 @@ def test_the_command_line_names_itself_and_its_options():
     assert done.stdout.startswith("usage: python -m opentelemetry_instrumentation_neuralwatt.emulator")
     for flag in ("--responses-energy", "--quiet", "--fault FAULT", "--seed SEED"):
         assert flag in done.stdout
+    options = " ".join(done.stdout[:done.stdout.index("faults (")].split())  # argparse wraps lines
+    assert "--host HOST the address to listen on (default: 127.0.0.1, this machine only)" in options
+    assert ("--port PORT the port to listen on (default: 8123, which the README's commands use; "
+            "0 picks a free one)") in options
+    assert "--tokens TOKENS completion tokens of an answer the model finishes (default: 12)" in options
     for fault in FAULTS:
         assert f"\n  {fault} " in done.stdout
 
@@ -175,8 +183,64 @@ def test_responses_energy_from_the_command_line():
     assert response["object"] == "response" and response["energy"]["energy_joules"] > 0
 
 
-def test_the_answer_is_a_finished_sentence_unless_cut_by_max_tokens(client):
-    whole = client.chat.completions.create(model=MODEL, messages=MESSAGES).choices[0]
-    cut = client.chat.completions.create(model=MODEL, messages=MESSAGES, max_tokens=4).choices[0]
-    assert whole.message.content.endswith(".") and whole.finish_reason == "stop"
-    assert cut.message.content == "Energy is measured on"
+def test_the_command_line_says_in_one_line_when_its_port_is_taken(emulator):
+    done = subprocess.run([sys.executable, "-m", "opentelemetry_instrumentation_neuralwatt.emulator",
+                           "--port", str(emulator.port)], capture_output=True, text=True, timeout=30)
+
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr.splitlines() == [
+        f"Port {emulator.port} on 127.0.0.1 is already in use (an emulator already running?): stop what listens "
+        "there, or pick another port with --port (--port 0 picks a free one)."]
+
+
+ANSWER = "Energy is measured on the GPU for every request and attributed to."  # the 12 tokens of an answer
+
+
+@pytest.mark.parametrize("limit", [{}, {"max_tokens": 13}, {"max_completion_tokens": 100}], ids=str)
+def test_an_answer_the_model_finished_says_stop(client, limit):
+    whole = client.chat.completions.create(model=MODEL, messages=MESSAGES, **limit).choices[0]
+    assert (whole.message.content, whole.finish_reason) == (ANSWER, "stop")
+    streamed = list(client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True, **limit))
+    assert "".join(c.choices[0].delta.content or "" for c in streamed) == ANSWER
+    assert streamed[-1].choices[0].finish_reason == "stop"
+
+
+@pytest.mark.parametrize("limit", [{"max_tokens": 4}, {"max_completion_tokens": 4}, {"max_tokens": 12}], ids=str)
+def test_an_answer_max_tokens_cut_says_length_as_the_live_service_does(client, emulator, limit):
+    count = next(iter(limit.values()))  # its end-of-answer token would be one more: 12 cuts a 12-token answer
+    cut = client.chat.completions.create(model=MODEL, messages=MESSAGES, **limit).choices[0]
+    assert (cut.message.content, cut.finish_reason) == (" ".join(ANSWER[:-1].split()[:count]), "length")
+    streamed = list(client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True, **limit))
+    assert streamed[-1].choices[0].finish_reason == "length"
+    assert emulator.exchanges[-1].usage["completion_tokens"] == count
+
+
+def test_legacy_completions_say_stop_or_length(client):
+    finished = client.completions.create(model=MODEL, prompt="hi").choices[0]
+    cut = client.completions.create(model=MODEL, prompt="hi", max_tokens=3).choices[0]
+    assert (finished.text, finished.finish_reason) == (ANSWER, "stop")
+    assert (cut.text, cut.finish_reason) == ("Energy is measured", "length")
+
+
+def test_a_responses_answer_cut_by_max_output_tokens_is_incomplete(client):
+    finished = client.responses.create(model=MODEL, input="hi", max_output_tokens=100)
+    cut = client.responses.create(model=MODEL, input="hi", max_output_tokens=3)
+    assert (finished.output_text, finished.status, finished.incomplete_details) == (ANSWER, "completed", None)
+    assert (cut.output_text, cut.status, cut.incomplete_details.reason) == ("Energy is measured", "incomplete",
+                                                                         "max_output_tokens")
+    with client.responses.stream(model=MODEL, input="hi", max_output_tokens=3) as stream:
+        events = [event.type for event in stream]
+    assert events[-1] == "response.incomplete"
+
+
+def test_a_messages_answer_says_end_turn_or_max_tokens(emulator):
+    import anthropic
+
+    with anthropic.Anthropic(base_url=emulator.base_url[:-3], api_key="k", max_retries=0) as client:
+        finished = client.messages.create(model=MODEL, max_tokens=1024, messages=MESSAGES)
+        cut = client.messages.create(model=MODEL, max_tokens=3, messages=MESSAGES)
+        with client.messages.stream(model=MODEL, max_tokens=3, messages=MESSAGES) as stream:
+            streamed = stream.get_final_message()
+    assert (finished.content[0].text, finished.stop_reason) == (ANSWER, "end_turn")
+    assert (cut.content[0].text, cut.stop_reason) == ("Energy is measured", "max_tokens")
+    assert (streamed.content[0].text, streamed.stop_reason) == ("Energy is measured", "max_tokens")

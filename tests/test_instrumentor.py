@@ -196,7 +196,7 @@ def test_message_content_when_opted_in(instrumentor, client, emulator, monkeypat
     assert json.loads(attributes["gen_ai.input.messages"]) == [
         {"role": "user", "parts": [{"type": "text", "content": MESSAGES[0]["content"]}]}]
     assert json.loads(attributes["gen_ai.output.messages"]) == [
-        {"role": "assistant", "parts": [{"type": "text", "content": "Energy is measured"}], "finish_reason": "stop"}]
+        {"role": "assistant", "parts": [{"type": "text", "content": "Energy is measured"}], "finish_reason": "length"}]
 
 
 def test_keys_and_headers_are_never_recorded(telemetry, client):

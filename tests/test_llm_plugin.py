@@ -7,6 +7,8 @@ import sqlite3
 import pytest
 from click.testing import CliRunner
 
+from opentelemetry_instrumentation_neuralwatt.emulator import NeuralwattEmulator
+
 MODEL_ID = "neuralwatt/openai/gpt-oss-20b"
 
 
@@ -396,6 +398,19 @@ def test_a_failed_model_list_fetch_is_remembered_for_a_while(llm_cli, user_dir, 
     assert failing_models_endpoint == ["/v1/models"] * 3
 
 
+def test_a_model_list_from_a_base_url_without_v1_says_did_you_mean(llm_cli, user_dir, emulator, monkeypatch):
+    base_url = emulator.base_url.removesuffix("/v1")
+    monkeypatch.setenv("NEURALWATT_API_BASE", base_url)
+    listed = llm_cli("neuralwatt", "models")
+    refreshed = llm_cli("neuralwatt", "models", "--refresh", ok=False)
+
+    hint = f"Did you mean NEURALWATT_API_BASE={base_url}/v1?"
+    assert listed.stderr == (f"Could not list models from {base_url} (HTTPError: HTTP Error 404: Not Found. {hint}); "
+                             "showing the built-in list. `llm neuralwatt models --refresh` tries again.\n")
+    assert (refreshed.exit_code, refreshed.stderr) == (1, f"Error: could not list Neuralwatt models from {base_url}: "
+                                                          f"HTTP Error 404: Not Found. {hint}\n")
+
+
 def test_a_failed_refresh_keeps_the_models_cached_before(llm_cli, user_dir, emulator, monkeypatch):
     listed = llm_cli("neuralwatt", "models").output
     emulator.stop()
@@ -471,3 +486,58 @@ def test_concurrent_first_calls_switch_on_once_and_each_keeps_its_energy(user_di
     sent = {exchange.response_id: exchange.energy for exchange in emulator.exchanges}
     assert len(sent) == 8
     assert {body["id"]: body["energy"] for body in bodies} == sent
+
+
+def llm_process(*args, base_url, **popen):
+    """`llm ...` as a user runs it (only this plugin loaded), against `base_url`."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "LLM_LOAD_PLUGINS": "opentelemetry-instrumentation-neuralwatt", "NEURALWATT_API_BASE": base_url}
+    return subprocess.Popen([sys.executable, "-m", "llm", *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **popen)
+
+
+@pytest.mark.parametrize("flags, reason", [([], "[Errno 111] Connection refused"),
+                                           (["--async"], "All connection attempts failed")], ids=["sync", "async"])
+def test_a_prompt_says_in_one_line_when_nothing_listens(user_dir, flags, reason):
+    from conftest import free_port
+
+    base_url = f"http://127.0.0.1:{free_port()}/v1"
+    prompt = llm_process("-m", MODEL_ID, *flags, "hi", base_url=base_url)
+    out, err = prompt.communicate(timeout=120)
+
+    assert (prompt.returncode, out) == (1, "")
+    assert err.splitlines() == [f"Error: Could not reach {base_url} ({reason}). Is NEURALWATT_API_BASE right?"]
+
+
+@pytest.mark.parametrize("flags", [[], ["--async", "--no-stream"]], ids=["sync-stream", "async-no-stream"])
+def test_a_prompt_to_a_base_url_without_v1_says_did_you_mean(user_dir, emulator, flags):
+    base_url = emulator.base_url.removesuffix("/v1")
+    prompt = llm_process("-m", MODEL_ID, *flags, "hi", base_url=base_url)
+    out, err = prompt.communicate(timeout=120)
+
+    assert (prompt.returncode, out) == (1, "")
+    assert err.splitlines() == [f"Error: {base_url} answered HTTP 404. Did you mean NEURALWATT_API_BASE={base_url}/v1?"]
+    assert [e.path for e in emulator.exchanges] == ["/chat/completions"]
+
+
+@pytest.mark.parametrize("flags", [[], ["--async"]], ids=["sync", "async"])
+def test_ctrl_c_during_a_prompts_stream_is_llms_own_one_line(user_dir, flags):
+    """llm (click) answers Ctrl-C with "Aborted!" and exit status 1; nothing of ours adds to it."""
+    import signal
+    import time
+
+    with NeuralwattEmulator(seed=2, chunk_delay=1.0) as slow:  # the answer takes 12 s
+        prompt = llm_process("-m", MODEL_ID, *flags, "hi", base_url=slow.base_url,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        while not slow.exchanges and prompt.poll() is None:  # the request has arrived: the stream is on
+            time.sleep(0.05)
+        prompt.send_signal(signal.SIGINT)
+        out, err = prompt.communicate(timeout=120)
+
+    assert prompt.returncode == 1
+    assert err == "\nAborted!\n"
+    assert "Energy is measured on the GPU for every request and attributed to.".startswith(out)  # what had come
+    assert not (user_dir / "logs.db").exists() or logged_turns(user_dir) == []

@@ -80,15 +80,41 @@ def test_a_refused_key(user_dir, monkeypatch):
     assert "refused the API key (HTTP 401)" in result.output
 
 
-def test_the_rate_limit(user_dir, emulator):
-    assert quota().exit_code == 0
-    result = quota()  # within the second: the service answers 429
+def test_a_429_is_asked_again_once_a_moment_later(user_dir, emulator):
+    first = quota()
+    again = quota()  # within the second: the service answers 429 with Retry-After: 0, then 200 a moment later
+
+    assert first.exit_code == again.exit_code == 0, again.output
+    assert again.output == first.output
+    assert [e.status for e in emulator.exchanges] == [200, 429, 200]
+
+
+def test_a_429_that_persists_says_so_in_one_line_never_in_0_s(user_dir, monkeypatch):
+    with NeuralwattEmulator(faults=["http-429"]) as emulator:  # 429 with Retry-After: 0 every time
+        monkeypatch.setenv("NEURALWATT_API_BASE", emulator.base_url)
+        result = quota()
+
     assert result.exit_code == 1
-    assert "rate-limited (HTTP 429" in result.output and "try again in 1 s" in result.output
+    assert result.output.splitlines() == [
+        f"Error: {emulator.base_url}/quota is rate-limited (HTTP 429; it answers about once a second): "
+        "try again in a few seconds."]
+    assert [e.status for e in emulator.exchanges] == [429, 429]
+
+
+def test_a_base_url_without_v1_says_did_you_mean(user_dir, emulator, monkeypatch):
+    base_url = emulator.base_url.removesuffix("/v1")
+    monkeypatch.setenv("NEURALWATT_API_BASE", base_url)
+    result = quota()
+
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        f"Error: {base_url}/quota answered HTTP 404. Did you mean NEURALWATT_API_BASE={base_url}/v1?"]
 
 
 def test_an_unreachable_server(user_dir, monkeypatch):
-    monkeypatch.setenv("NEURALWATT_API_BASE", f"http://127.0.0.1:{free_port()}/v1")
+    base_url = f"http://127.0.0.1:{free_port()}/v1"
+    monkeypatch.setenv("NEURALWATT_API_BASE", base_url)
     result = quota()
     assert result.exit_code == 1
-    assert "Could not reach http://127.0.0.1:" in result.output and "Is NEURALWATT_API_BASE right?" in result.output
+    assert result.output.splitlines() == [
+        f"Error: Could not reach {base_url}/quota ([Errno 111] Connection refused). Is NEURALWATT_API_BASE right?"]

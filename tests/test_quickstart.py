@@ -2,8 +2,10 @@
 
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from opentelemetry_instrumentation_neuralwatt.emulator import NeuralwattEmulator
@@ -72,3 +74,92 @@ def test_demo_says_plainly_when_nothing_listens_at_the_otlp_endpoint():
     assert "Sent over OTLP" not in done.stdout and "Exporting spans and metrics" not in done.stdout
     assert "docker compose up -d" in done.stdout
     assert "Connection refused" not in done.stderr and "Traceback" not in done.stderr
+
+
+def demo_against(base_url, **popen):
+    """The demo pointed at `base_url` with a key (what a user with a Neuralwatt account runs)."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("NEURALWATT_", "OTEL_"))}
+    environment.update(NEURALWATT_API_KEY="nw-test-key", NEURALWATT_API_BASE=base_url)
+    return subprocess.Popen([sys.executable, str(QUICKSTART)], env=environment, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **popen)
+
+
+def test_demo_says_in_one_line_when_nothing_listens_at_the_api_base():
+    from conftest import free_port
+
+    base_url = f"http://127.0.0.1:{free_port()}/v1"
+    demo = demo_against(base_url)
+    out, err = demo.communicate(timeout=120)
+
+    assert demo.returncode == 1
+    assert err.splitlines() == [
+        f"Could not reach {base_url} ([Errno 111] Connection refused). Is NEURALWATT_API_BASE right? "
+        "(Without NEURALWATT_API_KEY the demo runs against its built-in emulator.)"]
+    assert out.splitlines() == [f"Calling Neuralwatt at {base_url} with model openai/gpt-oss-20b", ""]
+
+
+def test_demo_says_did_you_mean_v1_for_a_base_url_without_it(emulator):
+    base_url = emulator.base_url.removesuffix("/v1")
+    demo = demo_against(base_url)
+    _, err = demo.communicate(timeout=120)
+
+    assert demo.returncode == 1
+    assert err.splitlines() == [f"{base_url} answered HTTP 404. Did you mean NEURALWATT_API_BASE={base_url}/v1?"]
+    assert [e.path for e in emulator.exchanges] == ["/chat/completions"]
+
+
+def test_ctrl_c_during_a_stream_prints_the_finished_calls_and_exits_130_without_a_traceback():
+    # 1 s between chunks: the demo's second call, a stream, is still running when Ctrl-C comes.
+    with NeuralwattEmulator(seed=5, chunk_delay=1.0) as emulator:
+        # SIGINT as a terminal sends it (a process started in the background may inherit it ignored).
+        demo = demo_against(emulator.base_url, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        while len(emulator.exchanges) < 2 and demo.poll() is None:  # the stream's request has arrived
+            time.sleep(0.05)
+        demo.send_signal(signal.SIGINT)
+        out, err = demo.communicate(timeout=120)
+
+    assert demo.returncode == 130
+    assert err == ""
+    first = emulator.exchanges[0]  # the one call that had finished: a whole answer
+    energy, usage = first.energy, first.usage
+    lines = out.splitlines()
+    assert lines[:5] == [f"Calling Neuralwatt at {emulator.base_url} with model openai/gpt-oss-20b", "", "",
+                         "Interrupted: 1 of the 4 calls had finished.", ""]
+    assert [line.split() for line in lines[5:]] == [
+        ["call", "model", "tokens", "in/out", "energy", "J", "power", "W", "CO2e", "g", "cost", "USD"],
+        ["sync", "openai/gpt-oss-20b", f"{usage['prompt_tokens']}/{usage['completion_tokens']}",
+         f"{energy['energy_joules']:.4f}", f"{energy['avg_power_watts']:.1f}", f"{energy['carbon_g_co2eq']:.3g}",
+         f"{first.cost['request_cost_usd']:.3g}"]]
+
+
+INSTALLING = "Installing .[demo] into .venv/ (first run, or pyproject.toml changed since the last install) ..."
+
+
+def test_the_demo_script_installs_only_when_venv_is_missing_or_pyproject_changed(tmp_path):
+    """`bash scripts/demo.sh` in a copy of the checkout: the first run installs, the next does not,
+    a changed pyproject.toml installs again."""
+    import shutil
+
+    root, checkout = QUICKSTART.parent.parent, tmp_path / "checkout"
+    shutil.copytree(root / "src", checkout / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md", "LICENSE", "examples/quickstart.py", "scripts/demo.sh",
+                 "scripts/venv.sh"):
+        (checkout / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(root / name, checkout / name)
+    environment = {k: v for k, v in os.environ.items()
+                   if not k.startswith(("NEURALWATT_", "OTEL_")) and k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+
+    def demo():
+        done = subprocess.run(["bash", "scripts/demo.sh"], cwd=checkout, env=environment, capture_output=True,
+                              text=True, timeout=900)
+        assert done.returncode == 0, done.stderr
+        assert "No NEURALWATT_API_KEY: using the built-in emulator" in done.stdout
+        assert "4 measured requests" in done.stdout
+        return done.stderr
+
+    assert demo().splitlines()[0] == INSTALLING  # (pip may warn below it)
+    assert demo() == ""
+    with (checkout / "pyproject.toml").open("a") as pyproject:
+        pyproject.write("\n# changed\n")
+    assert demo().splitlines()[0] == INSTALLING
+    assert demo() == ""

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import free_port
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
@@ -100,3 +101,50 @@ def test_the_snippet_runs_as_written(block, emulator, tmp_path):
     else:
         command = [sys.executable, "-c", block]
     check(run(command, emulator, tmp_path), emulator, block)
+
+
+def test_every_link_works_where_the_readme_is_the_packages_description():
+    """PyPI shows the README with no checkout around it: a link to a file of the repository would
+    break there, so files are named in the text and only absolute links are links."""
+    targets = re.findall(r"\]\(([^)\s]+)\)", README.read_text())
+    assert targets and [t for t in targets if not t.startswith(("https://", "http://", "#"))] == []
+
+
+def test_the_clone_line_cds_into_the_folder_it_clones_into():
+    (clone, cd) = re.search(r"^git clone (.+)\ncd (.+)$", README.read_text(), re.M).groups()
+    assert clone.split()[-1] == cd == "opentelemetry-instrumentation-neuralwatt"
+
+
+def test_the_llm_sessions_run_as_written(tmp_path):
+    """The `llm` section's sessions, command by command in one shell, against the emulator started
+    as the README starts it (on a free port instead of 8123): the same output, line for line
+    (the energy report's numbers vary from run to run: its rows are compared by model and count)."""
+    text = README.read_text()
+    blocks = re.findall(r"^```(\w*)\n(.*?)^```$", text[text.index("## With the `llm` CLI"):], re.M | re.S)
+    sessions = [block for language, block in blocks if not language and block.startswith("$ ")][:3]
+    steps = [(step.splitlines()[0], step.splitlines()[1:]) for block in sessions for step in block.split("$ ")[1:]]
+    start, banner = steps.pop(0)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "NEURALWATT_"))}
+    env.update(LLM_USER_PATH=str(tmp_path), LLM_LOAD_PLUGINS="opentelemetry-instrumentation-neuralwatt",
+               PATH=f"{Path(sys.executable).parent}:{env['PATH']}")
+    assert start == ".venv/bin/python -m opentelemetry_instrumentation_neuralwatt.emulator --quiet"
+    emulator = subprocess.Popen([sys.executable, *start.split()[1:], "--port", str(port)], stdout=subprocess.PIPE,
+                                text=True)
+    try:
+        assert [emulator.stdout.readline().rstrip("\n")] == [line.replace("8123", str(port)) for line in banner]
+        assert steps[0][0].startswith("export NEURALWATT_API_BASE=http://127.0.0.1:8123/v1 NEURALWATT_API_KEY=")
+        marker = "=== next command ==="
+        script = "".join(f"echo '{marker}'\n{command.replace('8123', str(port))} 2>&1\n" for command, _ in steps)
+        done = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    finally:
+        emulator.terminate()
+        emulator.communicate(timeout=30)
+    outputs = [chunk.splitlines() for chunk in done.stdout.split(marker + "\n")[1:]]
+    for (command, expected), output in zip(steps, outputs, strict=True):
+        expected = [line.replace("8123", str(port)) for line in expected]
+        if command == "llm neuralwatt energy":
+            assert output[:2] == expected[:2] and output[-2] == expected[-2]
+            assert [row.split()[:2] for row in output[2:]] == [row.split()[:2] for row in expected[2:]]
+        else:
+            assert output == expected, command

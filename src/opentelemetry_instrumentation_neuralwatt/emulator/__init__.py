@@ -23,6 +23,7 @@ HTTP side.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 import threading
@@ -147,20 +148,34 @@ def main(argv: list | None = None) -> None:
                                      description="Run a Neuralwatt-compatible API emulator (offline, on loopback).",
                                      epilog=f"faults (--fault, or per request in the {FAULT_HEADER} header):\n{faults}",
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8123)
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="the address to listen on (default: %(default)s, this machine only)")
+    parser.add_argument("--port", type=int, default=8123,
+                        help="the port to listen on (default: %(default)s, which the README's commands use; "
+                             "0 picks a free one)")
     parser.add_argument("--fault", action="append", default=[], choices=sorted(FAULTS), metavar="FAULT",
                         help="inject this fault into every response (repeatable)")
-    parser.add_argument("--tokens", type=int, default=12, help="completion tokens per answer")
-    parser.add_argument("--seed", type=int, default=None, help="the same seed gives the same numbers")
+    parser.add_argument("--tokens", type=int, default=12,
+                        help="completion tokens of an answer the model finishes (default: %(default)s); "
+                             "a request's max_tokens at or below it cuts the answer there")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="the same seed gives the same numbers (default: different every run)")
     parser.add_argument("--responses-energy", action="store_true",
                         help="report energy on /v1/responses too (the live service does not, as of 2026-08)")
     parser.add_argument("--quiet", action="store_true", help="do not log each request on stderr")
     args = parser.parse_args(argv)
     emulator = NeuralwattEmulator(args.host, args.port, args.fault, args.seed, args.tokens,
-                                  responses_energy=args.responses_energy,
-                                  log=None if args.quiet else sys.stderr).start()
-    print(f"Neuralwatt emulator on {emulator.base_url}  (export NEURALWATT_API_BASE={emulator.base_url})", flush=True)
+                                  responses_energy=args.responses_energy, log=None if args.quiet else sys.stderr)
+    try:
+        emulator.start()
+    except OSError as error:  # one line with the way out, not a traceback
+        if error.errno == errno.EADDRINUSE:
+            sys.exit(f"Port {args.port} on {args.host} is already in use (an emulator already running?): "
+                     "stop what listens there, or pick another port with --port (--port 0 picks a free one).")
+        sys.exit(f"Cannot listen on {args.host}:{args.port} ({error.strerror or error}): "
+                 "pick another address with --host or another port with --port.")
+    print(f"Neuralwatt emulator on {emulator.base_url}  "  # it takes any key, but clients insist on one
+          f"(export NEURALWATT_API_BASE={emulator.base_url} NEURALWATT_API_KEY=test)", flush=True)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

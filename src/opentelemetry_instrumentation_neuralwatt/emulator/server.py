@@ -78,7 +78,7 @@ class Handler(StreamWriter, BaseHTTPRequestHandler):
 
     def _quota(self) -> None:
         """The account's balance, subscription and key allowance; as the live service, at most one
-        request a second (a 429 with Retry-After otherwise)."""
+        request a second (otherwise a 429 with an empty body and `Retry-After: 0`, as it sends)."""
         emulator = self.server.emulator
         exchange = Exchange(path="/v1/quota", request={}, faults=self._faults())
         emulator._record(exchange)
@@ -86,7 +86,7 @@ class Handler(StreamWriter, BaseHTTPRequestHandler):
             return
         if not emulator._quota_allowed():
             exchange.status = 429
-            self._send_empty(429, {"Retry-After": "1"})
+            self._send_empty(429, {"Retry-After": "0"})
             return
         self._send_json(200, emulator._sessions.quota(subscription="no-subscription" not in exchange.faults))
         emulator._log(exchange)

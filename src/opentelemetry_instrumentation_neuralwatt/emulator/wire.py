@@ -58,18 +58,26 @@ class Turn:
 
     def __init__(self, emulator: Any, exchange: Exchange, body: dict):
         self.emulator, self.exchange, self.body = emulator, exchange, body
+        self.cut = False  # whether max_tokens cut the answer (finish reason "length")
 
     def words(self, prompt: Any, prefix: str, default_model: str, max_tokens: Any = None,
               usage_names: tuple = ("prompt_tokens", "completion_tokens")) -> list:
-        """Decide the answer's words, id, model, usage and energy; returns the words."""
+        """Decide the answer's words, id, model, usage and energy; returns the words.
+
+        The model's own answer is `completion_tokens` words and a finished sentence; a `max_tokens`
+        at or below that cuts it there (its end-of-answer token would be one more), as the live
+        service does, and sets `cut`."""
         exchange, emulator = self.exchange, self.emulator
         exchange.model = self.body.get("model") or default_model
         exchange.response_id = f"{prefix}{emulator._next_id():06d}"
         if "invented-model" in exchange.faults:  # a server naming a new model in every response
             exchange.model = f"{exchange.model}-{exchange.response_id}"
-        count = int(max_tokens or emulator.completion_tokens)
+        count = emulator.completion_tokens
+        self.cut = bool(max_tokens) and int(max_tokens) <= count
+        if self.cut:
+            count = int(max_tokens)
         words = [_WORDS[i % len(_WORDS)] for i in range(count)]
-        if not max_tokens:  # an answer the model finished, not one cut by max_tokens, ends a sentence
+        if not self.cut:
             words[-1] += "."
         prompt_tokens = tokens(prompt)
         input_name, output_name = usage_names

@@ -10,12 +10,11 @@ MODEL = "moonshotai/Kimi-K2.6"
 
 def messages(turn: Turn) -> Answer:
     body = turn.body
-    limit = body.get("max_tokens") or turn.emulator.completion_tokens
-    words = turn.words(body.get("messages", []), "msg_", MODEL, min(limit, turn.emulator.completion_tokens),
+    words = turn.words(body.get("messages", []), "msg_", MODEL, body.get("max_tokens"),
                        usage_names=("input_tokens", "output_tokens"))
     exchange = turn.exchange
     usage = {**exchange.usage, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
-    stop = "max_tokens" if limit <= turn.emulator.completion_tokens else "end_turn"
+    stop = "max_tokens" if turn.cut else "end_turn"
     delta: dict = {"stop_reason": stop, "stop_sequence": None}
     if "refusal" in exchange.faults and "fallback_credit_token" not in body:
         # Refused (and measured: the server did the work); a fallback may redeem the token.

@@ -33,6 +33,11 @@ def _usage(turn: Turn) -> dict:
     return usage
 
 
+def _finish(turn: Turn) -> str:
+    """"length" when max_tokens cut the answer (or the `length` fault says so), else "stop"."""
+    return "length" if turn.cut or "length" in turn.exchange.faults else "stop"
+
+
 def _stream(turn: Turn, kind: str, chunks: list) -> Answer:
     exchange = turn.exchange
     base = {"id": exchange.response_id, "object": kind, "created": CREATED, "model": exchange.model,
@@ -67,7 +72,7 @@ def chat(turn: Turn) -> Answer:
     words = turn.words(body.get("messages", []), "chatcmpl-", CHAT_MODEL,
                        body.get("max_tokens") or body.get("max_completion_tokens"))
     tool = _tool_to_call(body)
-    finish = "tool_calls" if tool else ("length" if "length" in turn.exchange.faults else "stop")
+    finish = "tool_calls" if tool else _finish(turn)
     if body.get("stream"):
         chunks = [{"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}]
         if tool:
@@ -95,9 +100,9 @@ def completion(turn: Turn) -> Answer:
     if body.get("stream"):
         chunks = [{"choices": [{"index": 0, "text": (" " if i else "") + word, "finish_reason": None,
                                 "logprobs": None}]} for i, word in enumerate(words)]
-        chunks[-1]["choices"][0]["finish_reason"] = "length"
+        chunks[-1]["choices"][0]["finish_reason"] = _finish(turn)
         return _stream(turn, "text_completion", chunks)
-    return _whole(turn, "text_completion", [{"index": 0, "text": " ".join(words), "finish_reason": "length",
+    return _whole(turn, "text_completion", [{"index": 0, "text": " ".join(words), "finish_reason": _finish(turn),
                                              "logprobs": None}])
 
 

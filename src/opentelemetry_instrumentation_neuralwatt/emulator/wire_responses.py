@@ -28,7 +28,7 @@ def responses(turn: Turn) -> Answer:
     usage = {**exchange.usage, "total_tokens": sum(exchange.usage.values()),
              "input_tokens_details": {"cached_tokens": 0}, "output_tokens_details": {"reasoning_tokens": 0}}
     text = " ".join(words)
-    status = "incomplete" if body.get("max_output_tokens") else "completed"
+    status = "incomplete" if turn.cut else "completed"  # incomplete_details: max_output_tokens
     item_id = f"msg_{exchange.response_id}"
     part = {"type": "output_text", "text": text, "annotations": []}
     message = {"id": item_id, "type": "message", "role": "assistant", "status": "completed", "content": [part]}

@@ -49,6 +49,15 @@ def api_base() -> str:
     return os.environ.get(API_BASE_ENV, DEFAULT_API_BASE).rstrip("/")
 
 
+def missing_v1(status: object, base: str | None = None) -> str:
+    """For an HTTP 404 from an API base without the `/v1` every Neuralwatt path starts with: the
+    setting that was probably meant (else nothing)."""
+    base = (base or api_base()).rstrip("/")
+    if status != 404 or base.endswith("/v1"):
+        return ""
+    return f" Did you mean {API_BASE_ENV}={base}/v1?"
+
+
 def cache_path() -> Path:
     return llm.user_dir() / CACHE_FILE
 
@@ -109,9 +118,11 @@ def available_models(refresh: bool = False) -> list[dict]:
     try:
         fetched = fetch_models()
     except Exception as error:
-        _write_cache({**cached, "failed": now, "error": f"{type(error).__name__}: {error}"})
+        hint = missing_v1(getattr(error, "code", None))  # an HTTPError's status
+        reason = f"{error}.{hint}" if hint else str(error)
+        _write_cache({**cached, "failed": now, "error": f"{type(error).__name__}: {reason}"})
         if refresh:
-            raise ModelListUnavailable(f"could not list Neuralwatt models from {api_base()}: {error}") from error
+            raise ModelListUnavailable(f"could not list Neuralwatt models from {api_base()}: {reason}") from error
         logger.debug("neuralwatt: model list unavailable (%s); using %s", error, "cache" if models else "built-in list")
         return models or FALLBACK_MODELS
     _write_cache({"fetched": now, "models": fetched})

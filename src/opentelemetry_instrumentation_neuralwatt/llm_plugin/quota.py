@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -26,17 +27,24 @@ def fetch() -> dict:
     url = f"{catalog.api_base()}/quota"
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}", "Accept": "application/json"})
     try:
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            body = json.load(answer)
+        try:
+            body = _read(request)
+        except urllib.error.HTTPError as error:
+            # The endpoint answers about once a second and says `Retry-After: 0`: wait a moment, ask once more.
+            wait = _seconds(error.headers.get("Retry-After")) or 1.0
+            if error.code != 429 or wait > 5:
+                raise
+            time.sleep(wait)
+            body = _read(request)
     except urllib.error.HTTPError as error:
         if error.code == 401:
             raise QuotaUnavailable(f"{url} refused the API key (HTTP 401): check `llm keys set neuralwatt` "
                                    f"or {catalog.KEY_ENV}.") from error
         if error.code == 429:
-            wait = error.headers.get("Retry-After") or "1"
+            wait = _seconds(error.headers.get("Retry-After"))
             raise QuotaUnavailable(f"{url} is rate-limited (HTTP 429; it answers about once a second): "
-                                   f"try again in {wait} s.") from error
-        raise QuotaUnavailable(f"{url} answered HTTP {error.code}.") from error
+                                   f"try again in {f'{wait:g} s' if wait else 'a few seconds'}.") from error
+        raise QuotaUnavailable(f"{url} answered HTTP {error.code}.{catalog.missing_v1(error.code)}") from error
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
         raise QuotaUnavailable(f"Could not reach {url} ({reason}). Is {catalog.API_BASE_ENV} right?") from error
@@ -45,6 +53,20 @@ def fetch() -> dict:
     if not isinstance(body, dict):
         raise QuotaUnavailable(f"{url} did not answer a JSON object.")
     return body
+
+
+def _read(request: urllib.request.Request) -> Any:
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.load(answer)
+
+
+def _seconds(retry_after: str | None) -> float:
+    """A Retry-After in seconds, at most an hour (0 when absent, not a number, or a date)."""
+    try:
+        seconds = float(retry_after or 0)
+    except ValueError:
+        return 0.0
+    return min(seconds, 3600.0) if seconds > 0 else 0.0
 
 
 def _number(value: Any) -> float | None:
