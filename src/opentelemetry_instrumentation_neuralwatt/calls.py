@@ -175,7 +175,8 @@ def failed(call: Invocation, error: BaseException) -> None:
         call.end(error=error)
 
 
-def _call(call: Invocation, wrapped, args, kwargs):
+def run_as(call: Invocation, wrapped, args, kwargs):
+    """Run the SDK's function as `call`: its span current, the call pending, a failure ending it."""
     call.activate()
     token = pending.set(call)
     try:
@@ -188,7 +189,7 @@ def _call(call: Invocation, wrapped, args, kwargs):
         call.deactivate()
 
 
-async def _acall(call: Invocation, wrapped, args, kwargs):
+async def arun_as(call: Invocation, wrapped, args, kwargs):
     call.activate()
     token = pending.set(call)
     try:
@@ -207,7 +208,7 @@ def run(adapter, operation: str, wrapped, instance, args, kwargs):
     call = begin(adapter, operation, instance, kwargs) if pending.get() is None else None
     if call is None:
         return wrapped(*args, **kwargs)
-    return take(call, _call(call, wrapped, args, kwargs))
+    return take(call, run_as(call, wrapped, args, kwargs))
 
 
 async def arun(adapter, operation: str, wrapped, instance, args, kwargs):
@@ -215,7 +216,7 @@ async def arun(adapter, operation: str, wrapped, instance, args, kwargs):
     call = begin(adapter, operation, instance, kwargs) if pending.get() is None else None
     if call is None:
         return await wrapped(*args, **kwargs)
-    return take(call, await _acall(call, wrapped, args, kwargs))
+    return take(call, await arun_as(call, wrapped, args, kwargs))
 
 
 def sync_wrapper(adapter, operation: str):
