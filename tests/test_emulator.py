@@ -244,3 +244,26 @@ def test_a_messages_answer_says_end_turn_or_max_tokens(emulator):
     assert (finished.content[0].text, finished.stop_reason) == (ANSWER, "end_turn")
     assert (cut.content[0].text, cut.stop_reason) == ("Energy is measured", "max_tokens")
     assert (streamed.content[0].text, streamed.stop_reason) == ("Energy is measured", "max_tokens")
+
+
+def test_the_answer_is_a_finished_sentence_unless_cut_by_max_tokens(client):
+    whole = client.chat.completions.create(model=MODEL, messages=MESSAGES).choices[0]
+    cut = client.chat.completions.create(model=MODEL, messages=MESSAGES, max_tokens=4).choices[0]
+    assert whole.message.content.endswith(".") and whole.finish_reason == "stop"
+    assert cut.message.content == "Energy is measured on"
+
+
+def test_a_prompt_asking_for_named_sections_gets_them(client, emulator):
+    """dspy's ChatAdapter asks for its output fields as `[[ ## field ## ]]` sections; a model that
+    follows the prompt answers in them, with as many words as any other answer."""
+    asked = ("[[ ## question ## ]]\nWhy?\n\nRespond with the corresponding output fields, starting with the field "
+             "`[[ ## reasoning ## ]]`, then `[[ ## answer ## ]]`, and then ending with the marker for "
+             "`[[ ## completed ## ]]`.")
+    answer = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": asked}])
+    plain = client.chat.completions.create(model=MODEL, messages=MESSAGES)
+
+    assert answer.choices[0].message.content == (
+        "[[ ## reasoning ## ]]\nEnergy is measured on the GPU \n\n"
+        "[[ ## answer ## ]]\nfor every request and attributed to.\n\n[[ ## completed ## ]]")
+    assert answer.usage.completion_tokens == plain.usage.completion_tokens
+

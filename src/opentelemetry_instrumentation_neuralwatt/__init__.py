@@ -11,9 +11,9 @@ Usage::
     usage.joules, usage.requests
 
 Each call to a Neuralwatt endpoint through the `openai` SDK (chat completions, legacy
-completions, embeddings, the Responses API) or the `anthropic` SDK (Messages) gets a CLIENT span
-with the GenAI semantic-convention attributes and `neuralwatt.energy.*` / `neuralwatt.cost.*`
-attributes, and its joules, watts, grams of CO2e and dollars are recorded as histograms.
+completions, embeddings, the Responses API), the `anthropic` SDK (Messages) or dspy's own engine
+gets a CLIENT span with the GenAI semantic-convention attributes and `neuralwatt.energy.*` /
+`neuralwatt.cost.*` attributes, and its joules, watts, grams of CO2e and dollars are recorded as histograms.
 The code is one telemetry core (`invocation`, `telemetry`, `calls`, `streams`, `sse`, `energy`)
 and one adapter per API shape (`adapters/`).
 """

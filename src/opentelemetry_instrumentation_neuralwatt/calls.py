@@ -180,7 +180,8 @@ def failed(call: Invocation, error: BaseException) -> None:
         call.end(error=error)
 
 
-def _call(call: Invocation, wrapped, args, kwargs):
+def run_as(call: Invocation, wrapped, args, kwargs):
+    """Run the SDK's function as `call`: its span current, the call pending, a failure ending it."""
     token = pending.set(call)
     try:
         call.activate()
@@ -193,7 +194,7 @@ def _call(call: Invocation, wrapped, args, kwargs):
         call.deactivate()
 
 
-async def _acall(call: Invocation, wrapped, args, kwargs):
+async def arun_as(call: Invocation, wrapped, args, kwargs):
     token = pending.set(call)
     try:
         call.activate()
@@ -216,7 +217,7 @@ def run(adapter, operation: str, wrapped, instance, args, kwargs):
             call = begin(adapter, operation, instance, kwargs)
         if call is None:
             return wrapped(*args, **kwargs)
-        return take(call, _call(call, wrapped, args, kwargs))
+        return take(call, run_as(call, wrapped, args, kwargs))
     except BaseException as error:
         if call is not None and not call.ended:
             call.end(error=error)
@@ -231,7 +232,7 @@ async def arun(adapter, operation: str, wrapped, instance, args, kwargs):
             call = begin(adapter, operation, instance, kwargs)
         if call is None:
             return await wrapped(*args, **kwargs)
-        return take(call, await _acall(call, wrapped, args, kwargs))
+        return take(call, await arun_as(call, wrapped, args, kwargs))
     except BaseException as error:
         if call is not None and not call.ended:
             call.end(error=error)

@@ -75,7 +75,7 @@ _TARGETS: dict = {}
 for _adapter in ADAPTERS:
     for _target in _adapter.targets():
         _TARGETS.setdefault(_target[0].split(".")[0], []).append(_target)
-for _package in _TARGETS:
+for _package in ("openai", "anthropic"):  # their base clients (dspy's engine is hooked by its adapter alone)
     _TARGETS[_package] += client_targets(_package)
 
 
@@ -94,7 +94,8 @@ def _patch(package: str) -> None:
 
 
 class NeuralwattInstrumentor(BaseInstrumentor):
-    """Instruments the `openai` and `anthropic` SDKs for Neuralwatt energy telemetry.
+    """Instruments the `openai` and `anthropic` SDKs, and dspy's native engine, for Neuralwatt energy
+    telemetry.
 
     `instrument()` accepts `tracer_provider`, `meter_provider`, `hosts` (extra Neuralwatt
     hosts, `host` or `host:port`, besides api.neuralwatt.com, the host of NEURALWATT_API_BASE

@@ -16,10 +16,13 @@ logger = logging.getLogger(__name__)
 
 
 def _owner(module_name: str, path: str):
-    """The class that holds the method, and the method's name; None if this SDK lacks it."""
-    class_name, method = path.split(".")
+    """The class that holds the method (`Class.method`), or the module that holds a function
+    (`function`), and its name; None if this SDK lacks it."""
+    class_name, _, method = path.rpartition(".")
     try:
-        owner = getattr(importlib.import_module(module_name), class_name)
+        owner = importlib.import_module(module_name)
+        if class_name:
+            owner = getattr(owner, class_name)
     except (ImportError, AttributeError):
         return None, method
     return (owner if method in vars(owner) else None), method

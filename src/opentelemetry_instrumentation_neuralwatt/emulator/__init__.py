@@ -12,7 +12,8 @@ or, in a test::
 It serves `/v1/models`, `/v1/chat/completions` (streaming or not, `stream_options.include_usage`),
 `/v1/completions`, `/v1/embeddings`, `/v1/responses` (the openai Responses API),
 `/v1/messages` (the Anthropic Messages API) and `GET /v1/quota` (balance, subscription and key
-allowance, at most once a second). Energy grows with the tokens and differs per
+allowance, at most once a second). The answer follows a prompt that asks for named
+`[[ ## field ## ]]` sections (dspy's), or offers tools. Energy grows with the tokens and differs per
 request; a stream ends with `: energy {...}` and `: cost {...}` comments (before `data: [DONE]`
 on chat and completions), as the real service does. Faults are switched on per request with the
 `X-Emulator-Fault` header (a comma-separated list, see FAULTS) or for every request with

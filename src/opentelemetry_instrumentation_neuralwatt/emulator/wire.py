@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,6 +54,34 @@ class Answer:
     energy_event: int = -1
 
 
+# dspy's ChatAdapter asks for its output fields as sections: "Respond with the corresponding output
+# fields, starting with the field `[[ ## answer ## ]]`, and then ending with the marker for
+# `[[ ## completed ## ]]`."
+_ASKED_SECTIONS = "Respond with the corresponding output fields"
+_SECTION = re.compile(r"\[\[ ## (\w+) ## \]\]")
+
+
+def sections(prompt: Any, words: list) -> list:
+    """Answer a prompt whose last message asks for named sections as a model that follows it does:
+    the words shared out under each field's marker, then the closing marker. The words (and so the
+    usage) stay the same."""
+    last = prompt[-1] if isinstance(prompt, list) and prompt else prompt
+    text = last.get("content") if isinstance(last, dict) else last
+    if isinstance(text, list):  # content parts
+        text = " ".join(str(part.get("text", "")) for part in text if isinstance(part, dict))
+    if not isinstance(text, str) or _ASKED_SECTIONS not in text:
+        return words
+    names = [name for name in _SECTION.findall(text.rpartition(_ASKED_SECTIONS)[2]) if name != "completed"]
+    if not names or len(names) > len(words):
+        return words
+    words, share = list(words), len(words) // len(names)
+    for index, name in enumerate(names):
+        before = "\n\n" if index else ""
+        words[index * share] = f"{before}[[ ## {name} ## ]]\n{words[index * share]}"
+    words[-1] += "\n\n[[ ## completed ## ]]"
+    return words
+
+
 class Turn:
     """One request being answered: its exchange, and the words of the answer."""
 
@@ -79,6 +108,7 @@ class Turn:
         words = [_WORDS[i % len(_WORDS)] for i in range(count)]
         if not self.cut:
             words[-1] += "."
+        words = sections(prompt, words)
         prompt_tokens = tokens(prompt)
         input_name, output_name = usage_names
         exchange.usage = {input_name: prompt_tokens, output_name: len(words)}
