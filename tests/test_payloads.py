@@ -208,3 +208,32 @@ def test_http_errors_reach_the_user_and_mark_the_span(fault, error):
     assert span.attributes["error.type"] == error
     (attributes,) = recorded.points("gen_ai.client.operation.duration")
     assert dict(attributes)["error.type"] == error
+
+
+@both_forms
+def test_negative_zero_is_negative_and_dropped(make_call):
+    """-0.0 J is not a measurement (the rule for negative numbers), in a body and a comment alike."""
+    recorded, exchange, _ = run_with_and_without_us(make_call("negative-zero"))
+
+    valid = without(exchange.energy, "energy_joules", "avg_power_watts")
+    assert neuralwatt_attributes(recorded.span()) == energy_attributes(valid, exchange.cost)
+    assert recorded.points("neuralwatt.energy") == {} and recorded.points("neuralwatt.power") == {}
+
+
+@both_forms
+def test_energy_sent_as_a_json_string_is_read_alike_in_a_body_and_a_comment(make_call):
+    """One rule for both: `"energy": "{...}"` and `: energy "{...}"` are the object's text."""
+    recorded, exchange, _ = run_with_and_without_us(make_call("string-energy"))
+
+    assert neuralwatt_attributes(recorded.span()) == energy_attributes(exchange.energy, exchange.cost)
+    assert recorded.total("neuralwatt.energy") == exchange.energy["energy_joules"]
+
+
+def test_a_payload_over_the_bound_and_nested_too_deep_keeps_its_known_fields():
+    """A 1 MB `: energy` comment with a member nested 3,000 deep: the known fields are kept."""
+    recorded, exchange, _ = run_with_and_without_us(stream_call("huge-energy", "deep-energy"))
+
+    attributes = neuralwatt_attributes(recorded.span())
+    assert attributes.pop("neuralwatt.energy.padding") == "x" * 256
+    assert attributes == energy_attributes(without(exchange.energy, "padding"), exchange.cost)
+    assert recorded.total("neuralwatt.energy") == exchange.energy["energy_joules"]

@@ -68,3 +68,26 @@ def test_anthropic_raw_lines(telemetry, emulator):
     exchange = emulator.exchanges[-1]
     assert_recorded(telemetry, exchange)
     assert telemetry.span().attributes["gen_ai.response.finish_reasons"] == ("end_turn",)
+
+
+@pytest.mark.parametrize("read", ["iter_bytes", "iter_text"])
+def test_an_endless_line_costs_bounded_memory_and_keeps_the_energy_before_it(telemetry, client, emulator, read):
+    """One 200 MB line without a line end, read piece by piece: what we hold of it is bounded (a
+    line is held up to 16 MiB, as a stream's comment lines are), the energy before it is kept."""
+    import tracemalloc
+
+    from conftest import faults
+
+    tracemalloc.start()
+    try:
+        with client.chat.completions.with_streaming_response.create(
+                model=MODEL, messages=MESSAGES, stream=True, extra_headers=faults("endless-line")) as response:
+            size = 0
+            for piece in getattr(response, read)():
+                size += len(piece)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert size > 200 << 20  # the user got every byte
+    assert peak < 40 << 20, f"{peak / 2**20:.0f} MiB"  # 18 MiB; it was 400 MiB
+    assert_recorded(telemetry, emulator.exchanges[-1])

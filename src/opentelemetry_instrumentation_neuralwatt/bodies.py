@@ -13,11 +13,16 @@ import re
 from typing import Any
 
 from . import sse
+from .sse_bytes import MAX_COMMENT_LINE
 
 logger = logging.getLogger(__name__)
 
 _LINE_END = re.compile(r"\r\n|\r|\n")
 MAX_JSON_BODY = 8 << 20  # a JSON body larger than this is not parsed for energy
+# An SSE line is held until its end arrives up to this size, as a stream's comment lines are
+# (sse_bytes.py); a longer one is dropped, and so is the rest of it as it arrives.
+MAX_LINE = MAX_COMMENT_LINE
+_PIECE = 1 << 20  # a whole body is read in pieces of this size, never decoded in one copy
 
 
 class BodyScan:
@@ -29,6 +34,7 @@ class BodyScan:
         # they are needed, so a long line or body costs linear time however it is cut.
         self.pending: list[str] = []
         self.pending_size = 0
+        self.skipping = False  # inside an SSE line that grew past MAX_LINE: dropped up to its end
         self.bytes = codecs.getincrementaldecoder("utf-8")("replace")
         content_type = raw.http_response.headers.get("content-type", "")
         self.decoder = None
@@ -51,17 +57,19 @@ class BodyScan:
 
     def whole(self, content: bytes) -> None:
         """The whole body, read at once, and the end of the call."""
-        self.feed(content, "bytes")
+        for start in range(0, len(content), _PIECE):
+            self.feed(content[start:start + _PIECE], "bytes")
         self.end()
 
     def end(self) -> None:
         try:
             rest = "".join(self.pending)
+            self.pending = []
             if self.decoder is None:
                 if self.pending_size <= MAX_JSON_BODY:
                     self.call.adapter.observe(self.call, json.loads(rest))
             else:
-                if rest:
+                if rest and not self.skipping:
                     self._line(rest)
                 self._line("")
         except Exception:
@@ -69,19 +77,37 @@ class BodyScan:
         self.call.finish()
 
     def _text(self, text: str) -> None:
-        if self.decoder is None or ("\n" not in text and "\r" not in text):
-            # JSON is kept until it is whole (up to its bound); an SSE piece without a line end
-            # only lengthens the current line.
-            if self.decoder is not None or self.pending_size <= MAX_JSON_BODY:
+        if self.decoder is None:  # JSON is kept until it is whole, up to its bound
+            if self.pending_size <= MAX_JSON_BODY:
                 self.pending.append(text)
                 self.pending_size += len(text)
             return
-        *lines, rest = _LINE_END.split("".join(self.pending) + text)
-        self.pending, self.pending_size = [rest], len(rest)
+        if "\n" not in text and "\r" not in text:  # a piece without a line end lengthens the line
+            self._hold(text)
+            return
+        first, *lines, rest = _LINE_END.split(text)
+        if not self.skipping:
+            self._hold(first)
+        if not self.skipping:
+            lines.insert(0, "".join(self.pending))
+        self.pending, self.pending_size, self.skipping = [], 0, False
         for line in lines:
             self._line(line)
+        self._hold(rest)
+
+    def _hold(self, text: str) -> None:
+        if self.skipping:
+            return
+        if self.pending_size + len(text) > MAX_LINE:
+            logger.debug("neuralwatt: dropped an SSE line over %d characters", MAX_LINE)
+            self.pending, self.pending_size, self.skipping = [], 0, True
+            return
+        self.pending.append(text)
+        self.pending_size += len(text)
 
     def _line(self, line: str) -> None:
+        if len(line) > MAX_LINE:  # a whole line read at once (`iter_lines`) is held to the same bound
+            return
         event = self.decoder.decode(line) if self.decoder is not None else None
         if event is None or not event.data or event.data.startswith("[DONE]"):
             return

@@ -7,7 +7,6 @@ what is left becomes span attributes and metric values that are always valid.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Mapping
@@ -15,7 +14,16 @@ from types import MappingProxyType
 from typing import Any
 
 # Re-exported: the validation of single values lives in payload.py.
-from .payload import MAX_PAYLOAD_CHARS, MAX_STRING_CHARS, AttributeValue, clean_text, load_payload, number, scalar
+from .payload import (
+    MAX_PAYLOAD_CHARS,
+    MAX_STRING_CHARS,
+    AttributeValue,
+    clean_text,
+    load_payload,
+    number,
+    parse_json,
+    scalar,
+)
 
 __all__ = ["MAX_PAYLOAD_CHARS", "Measurement", "clean_text", "compact", "load_payload", "measurement", "select",
            "total"]
@@ -148,8 +156,8 @@ class _Builder:
 
 def measurement(energy: Any = None, cost: Any = None) -> Measurement | None:
     """Validate an energy and/or cost payload (dicts or raw JSON text); None if nothing valid."""
-    energy = load_payload(energy) if energy is not None else None
-    cost = load_payload(cost) if cost is not None else None
+    energy = _load(energy) if energy is not None else None
+    cost = _load(cost) if cost is not None else None
     if energy is None and cost is None:
         return None
     joules = watts = carbon = cost_usd = measured = None
@@ -163,11 +171,12 @@ def measurement(energy: Any = None, cost: Any = None) -> Measurement | None:
             # A plain float in bounds, the usual value, is taken as it is; anything else is checked.
             get = energy.get
             joules, watts, carbon = get("energy_joules"), get("avg_power_watts"), get("carbon_g_co2eq")
-            if not (type(joules) is float and 0.0 <= joules <= _JOULES_HIGH):
+            # (Strictly positive: a zero, and -0.0 above all, goes through `number`.)
+            if not (type(joules) is float and 0.0 < joules <= _JOULES_HIGH):
                 joules = number(joules, 0.0, _JOULES_HIGH)
-            if not (type(watts) is float and 0.0 <= watts <= _WATTS_HIGH):
+            if not (type(watts) is float and 0.0 < watts <= _WATTS_HIGH):
                 watts = number(watts, 0.0, _WATTS_HIGH)
-            if not (type(carbon) is float and 0.0 <= carbon <= _CARBON_HIGH):
+            if not (type(carbon) is float and 0.0 < carbon <= _CARBON_HIGH):
                 carbon = number(carbon, 0.0, _CARBON_HIGH)
             whole = whole and not ((joules is None and "energy_joules" in energy)
                                    or (watts is None and "avg_power_watts" in energy)
@@ -175,7 +184,7 @@ def measurement(energy: Any = None, cost: Any = None) -> Measurement | None:
 
     if cost is not None:
         cost_usd = cost.get("request_cost_usd")
-        if not (type(cost_usd) is float and 0.0 <= cost_usd <= _COST_HIGH):
+        if not (type(cost_usd) is float and 0.0 < cost_usd <= _COST_HIGH):
             cost_usd = number(cost_usd, 0.0, _COST_HIGH)
         whole = whole and (cost_usd is not None or "request_cost_usd" not in cost)
     if whole and (joules is not None or cost_usd is not None):
@@ -206,7 +215,7 @@ def _attributes(energy: dict | None, cost: dict | None) -> dict[str, AttributeVa
         for name, value in energy.items():
             if type(value) is float and numbers_count:  # the usual field: a known number, in bounds
                 number_field = _ENERGY_NUMBERS.get(name)
-                if number_field is not None and 0.0 <= value <= number_field[1]:
+                if number_field is not None and 0.0 < value <= number_field[1]:
                     attributes[number_field[0]] = value
                     continue
             known = _ENERGY_FIELDS.get(name)  # one look per field: this runs for every request
@@ -238,7 +247,7 @@ def _attributes(energy: dict | None, cost: dict | None) -> dict[str, AttributeVa
             bounds = _COST_NUMBERS.get(name)
             if bounds is not None:
                 low, high = bounds
-                checked = value if type(value) is float and low <= value <= high else number(value, low, high)
+                checked = value if type(value) is float and low <= value <= high and value else number(value, low, high)
                 if checked is None:
                     out.drop(f"cost.{name}")
                     continue
@@ -255,16 +264,23 @@ _KNOWN = (set(_ENERGY_NUMBERS) | set(_ENERGY_BOOLEANS) | set(_ENERGY_STRINGS) | 
           | {_MEASURED})
 
 
+def _load(raw: Any) -> dict | None:
+    """A payload as a dict: text over the bound is reduced to what a measurement uses (`compact`)."""
+    if type(raw) is str and len(raw) > MAX_PAYLOAD_CHARS:
+        return compact(raw)
+    return load_payload(raw)
+
+
 def compact(text: str) -> dict | None:
     """A payload too large to keep as text: parsed once, reduced to what a measurement can use
     (every known field, `mcr`, and the first unknown ones up to their bounds), so that what is
-    kept stays small whatever the server sent."""
-    try:
-        value = json.loads(text)
-    except (ValueError, RecursionError):
-        logger.debug("neuralwatt: dropped a %d-character payload that does not parse", len(text))
-        return None
+    kept stays small whatever the server sent; a member nested too deep does not take the others
+    with it."""
+    value = parse_json(text)
+    if isinstance(value, str):  # JSON text as a JSON string (see `load_payload`)
+        value = parse_json(value)
     if not isinstance(value, dict):
+        logger.debug("neuralwatt: dropped a %d-character payload that is not a JSON object", len(text))
         return None
     kept, extras = {}, 0
     for name, field in value.items():
@@ -297,12 +313,12 @@ def select(energies: list, costs: list):
         return found, ([found] if found is not None and energies else [])
     reports, last_energy = [], None
     for payload in energies:
-        payload = load_payload(payload)
+        payload = _load(payload)
         report = measurement(payload) if payload is not None else None
         if report is not None:
             reports.append(report)
             last_energy = payload
-    last_cost = next((load_payload(c) for c in reversed(costs) if measurement(cost=c) is not None), None)
+    last_cost = next((_load(c) for c in reversed(costs) if measurement(cost=c) is not None), None)
     return measurement(last_energy, last_cost), reports
 
 

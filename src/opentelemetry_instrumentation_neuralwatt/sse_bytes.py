@@ -25,7 +25,7 @@ _STATUS_EVENT = "mcr-status"
 _NEWLINES = (b"\n", b"\r")
 # A comment line is held until its end arrives, up to this size (the SDK's chunker holds it too);
 # a larger one is dropped. Its payload is then kept compact (`sse.remember_comment`).
-_MAX_LINE = 16 * 1024 * 1024
+MAX_COMMENT_LINE = 16 * 1024 * 1024
 
 
 class CommentScanner:
@@ -67,10 +67,10 @@ class CommentScanner:
 
     def _hold(self, piece: bytes) -> None:
         self.carried += len(piece)
-        if self.carried <= _MAX_LINE:
+        if self.carried <= MAX_COMMENT_LINE:
             self.carry.append(piece)
         else:
-            logger.debug("neuralwatt: dropped a comment line over %d bytes", _MAX_LINE)
+            logger.debug("neuralwatt: dropped a comment line over %d bytes", MAX_COMMENT_LINE)
             self.carry, self.carried = [], 0
 
     def _line(self, line: bytes) -> None:

@@ -13,6 +13,8 @@ FAULTS = {
     "wrong-types": "strings, lists and objects where numbers belong",
     "absurd-energy": "negative and physically absurd numbers",
     "huge-energy": "a 1 MB energy payload",
+    "negative-zero": "energy_joules and avg_power_watts are -0.0",
+    "string-energy": "the energy object sent as a JSON string of its text (a body's field, a stream's comment)",
     "non-utf8": "invalid UTF-8 bytes in the energy comment (the SDK itself fails)",
     "no-measurement": 'energy is {"measurement_available": false}',
     "no-energy": "no energy and no cost at all",
@@ -44,6 +46,7 @@ FAULTS = {
                "the request redeems one (what anthropic's refusal fallback middleware sends next)",
     "no-subscription": "GET /v1/quota answers `subscription: null` (an account without a plan)",
     "invented-model": "the response names a model never named before (a new one per response)",
+    "endless-line": "a stream ends with one 200 MB line that has no line end",
 }
 
 
@@ -123,6 +126,8 @@ def _apply_energy_faults(energy: dict, cost: dict | None, faults: frozenset):
     if "absurd-energy" in faults:
         energy = {**energy, "energy_joules": -5.0, "avg_power_watts": 1e15, "attribution_ratio": 3.5,
                   "duration_seconds": 1e12}
+    if "negative-zero" in faults:
+        energy = {**energy, "energy_joules": -0.0, "avg_power_watts": -0.0}
     if "huge-energy" in faults:
         energy = {**energy, "padding": "x" * (1 << 20)}
     return energy, cost

@@ -17,6 +17,9 @@ else:
     _Handler = object
 
 
+ENDLESS_LINE_MB = 200
+
+
 class StreamWriter(_Handler):
     """Mixed into the HTTP handler: the SSE side of an answer."""
 
@@ -83,6 +86,9 @@ class StreamWriter(_Handler):
             return
         if answer.done:
             self._write(b"data: [DONE]" + newline + newline)
+        if "endless-line" in faults:  # then one line that never ends: 200 MB, and the body ends
+            for _ in range(ENDLESS_LINE_MB):
+                self._write(b"x" * (1 << 20))
         self._end_stream()
 
     def _write_event(self, name: str | None, data: dict, newline: bytes) -> None:
@@ -101,6 +107,8 @@ class StreamWriter(_Handler):
             self._write(b': energy {"energy_joules": 99.0, "avg_power' + newline)
             return
         payload = json.dumps(exchange.energy).encode()
+        if "string-energy" in faults:  # the object's JSON text, as a JSON string
+            payload = json.dumps(payload.decode()).encode()
         if "deep-energy" in faults:  # deeper than a recursive JSON parser goes
             payload = payload[:-1] + b', "deep": ' + b"[" * 3000 + b"]" * 3000 + b"}"
         if "malformed-energy" in faults:

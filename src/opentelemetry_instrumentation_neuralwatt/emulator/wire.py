@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -139,6 +140,8 @@ class Turn:
         exchange = self.exchange
         if exchange.energy is not None:
             payload["energy"] = exchange.energy if "malformed-energy" not in exchange.faults else "{not json"
+            if "string-energy" in exchange.faults:  # the object's JSON text, as a string
+                payload["energy"] = json.dumps(exchange.energy)
         if exchange.cost is not None:
             payload["cost"] = exchange.cost
         if "malformed-energy" in exchange.faults:
