@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import os
 import re
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
+from . import settings
+
 DEFAULT_HOST = "api.neuralwatt.com"
-API_BASE_ENV = "NEURALWATT_API_BASE"
-HOSTS_ENV = "OTEL_INSTRUMENTATION_NEURALWATT_HOSTS"
+API_BASE_ENV = settings.API_BASE
+HOSTS_ENV = settings.HOSTS
 
 logger = logging.getLogger(__name__)
 
@@ -74,12 +75,17 @@ class Endpoints:
 
     def __init__(self, hosts: str | Iterable[str] | None = ()):
         given = _given_hosts(hosts)
-        entries = [DEFAULT_HOST, os.environ.get(API_BASE_ENV, "")]
-        listed = [entry.strip() for entry in os.environ.get(HOSTS_ENV, "").split(",") if entry.strip()]
+        entries = [DEFAULT_HOST]
+        base = settings.text(API_BASE_ENV)
+        if base and _parse_entry(base) is None:
+            settings.warn_once(API_BASE_ENV, base, "not a URL, so no host is taken from it")
+        elif base:
+            entries.append(base)
+        listed = [entry.strip() for entry in settings.text(HOSTS_ENV).split(",") if entry.strip()]
         invalid = [entry for entry in listed if _parse_entry(entry) is None]
         if invalid:  # one warning naming them all: the valid entries still count
-            logger.warning("neuralwatt: %s entries that are not a host, host:port or URL are ignored: %s",
-                           HOSTS_ENV, ", ".join(map(repr, invalid)))
+            settings.warn_once(HOSTS_ENV, settings.text(HOSTS_ENV), f"{', '.join(map(repr, invalid))} "
+                               "not a host, host:port or URL, so left out (the other entries count)")
         entries += listed
         entries += given
         self._any_port = set()

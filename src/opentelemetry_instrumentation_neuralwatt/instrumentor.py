@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import sys
 from collections.abc import Collection
 from importlib import metadata
@@ -12,7 +11,7 @@ from importlib import metadata
 import wrapt
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
-from . import deferred, sse
+from . import deferred, settings, sse
 from . import rollup as ancestry
 from .adapters import ADAPTERS
 from .attribution import DEFAULT_MAX_VALUES, Attribution, parse_keys
@@ -25,49 +24,33 @@ from .telemetry import Telemetry
 
 logger = logging.getLogger(__name__)
 
-CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
-HIDE_MCR_STATUS_ENV = "OTEL_INSTRUMENTATION_NEURALWATT_HIDE_MCR_STATUS"
-ROLLUP_ENV = "OTEL_INSTRUMENTATION_NEURALWATT_ROLLUP"
-BAGGAGE_KEYS_ENV = "OTEL_INSTRUMENTATION_NEURALWATT_BAGGAGE_KEYS"
-BAGGAGE_MAX_VALUES_ENV = "OTEL_INSTRUMENTATION_NEURALWATT_BAGGAGE_MAX_VALUES"
-
-
-def _flag(name: str) -> bool:
-    return os.environ.get(name, "false").strip().lower() == "true"
-
-
-# OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT, as util-genai (the official GenAI
-# instrumentations) reads it, and as `true`/`false`. We record content on spans only, never as
-# events: EVENT_ONLY captures nothing of ours.
-_CAPTURE_VALUES = {"true": True, "span_only": True, "span_and_event": True,
-                   "false": False, "no_content": False, "event_only": False, "": False}
+# instrument()'s options: ours, and those BaseInstrumentor (and opentelemetry-instrument) pass.
+OPTIONS = ("tracer_provider", "meter_provider", "hosts", "hide_mcr_status", "rollup", "baggage_keys",
+           "baggage_max_values")
+_BASE_OPTIONS = ("skip_dep_check", "raise_exception_on_conflict", "_implicit")
 
 
 def _attribution(kwargs: dict) -> Attribution | None:
     """`baggage_keys=` / OTEL_INSTRUMENTATION_NEURALWATT_BAGGAGE_KEYS, and the bound on distinct
     values per key (`baggage_max_values=` / ..._BAGGAGE_MAX_VALUES, 100 by default)."""
-    keys = parse_keys(kwargs["baggage_keys"] if "baggage_keys" in kwargs else os.environ.get(BAGGAGE_KEYS_ENV))
+    given = kwargs.get("baggage_keys")
+    keys = parse_keys(given) if given is not None else settings.names(settings.BAGGAGE_KEYS)
     if not keys:
         return None
     bound = kwargs.get("baggage_max_values")
     if bound is None:
-        text = os.environ.get(BAGGAGE_MAX_VALUES_ENV, "").strip()
-        bound = int(text) if text.isdigit() else DEFAULT_MAX_VALUES
-        if text and not text.isdigit():
-            logger.warning("neuralwatt: %s=%r is not a whole number: %d distinct values per key",
-                           BAGGAGE_MAX_VALUES_ENV, text, bound)
-    if type(bound) is not int or bound < 1:
+        bound = settings.whole_number(settings.BAGGAGE_MAX_VALUES, DEFAULT_MAX_VALUES)
+    elif type(bound) is not int or bound < 1:  # the caller's own code: a clear error there
         raise ValueError(f"baggage_max_values must be a whole number of at least 1, not {bound!r}")
     return Attribution(keys, bound)
 
 
-def capture_content() -> bool:
-    value = os.environ.get(CAPTURE_CONTENT_ENV, "").strip().lower()
-    if value not in _CAPTURE_VALUES:
-        logger.warning("neuralwatt: %s=%r is not one of true, false, NO_CONTENT, SPAN_ONLY, EVENT_ONLY, "
-                       "SPAN_AND_EVENT: message content is not captured", CAPTURE_CONTENT_ENV, value)
-        return False
-    return _CAPTURE_VALUES[value]
+def _unknown_options(kwargs: dict) -> None:
+    unknown = sorted(set(kwargs) - set(OPTIONS) - set(_BASE_OPTIONS))
+    if unknown:
+        logger.warning("neuralwatt: instrument() ignores %s: its options are %s", ", ".join(map(repr, unknown)),
+                       ", ".join(OPTIONS))
+
 
 # (module, "Class.method", wrapper), made once so that ours can be told apart from other
 # instrumentors' wrappers on the same method, grouped by the SDK package they patch.
@@ -95,22 +78,36 @@ def _patch(package: str) -> None:
 
 class NeuralwattInstrumentor(BaseInstrumentor):
     """Instruments the `openai` and `anthropic` SDKs, and dspy's native engine, for Neuralwatt energy
-    telemetry.
-
-    `instrument()` accepts `tracer_provider`, `meter_provider`, `hosts` (extra Neuralwatt
-    hosts, `host` or `host:port`, besides api.neuralwatt.com, the host of NEURALWATT_API_BASE
-    and OTEL_INSTRUMENTATION_NEURALWATT_HOSTS) and `hide_mcr_status` (keep `event: mcr-status`
-    frames from the user's iteration; OTEL_INSTRUMENTATION_NEURALWATT_HIDE_MCR_STATUS), `rollup`
-    (sums on every ancestor span; OTEL_INSTRUMENTATION_NEURALWATT_ROLLUP), `baggage_keys` and
-    `baggage_max_values` (per-tenant attribution; OTEL_INSTRUMENTATION_NEURALWATT_BAGGAGE_KEYS,
-    ..._BAGGAGE_MAX_VALUES).
-    """
+    telemetry: `NeuralwattInstrumentor().instrument()`; see `instrument` for its options."""
 
     # True while the instrumentation was switched on by the `llm` plugin rather than by the
     # application: an explicit `instrument(...)` then replaces it, with its providers and options.
     _implicit = False
 
-    def instrument(self, **kwargs):
+    def instrument(self, *, tracer_provider=None, meter_provider=None, hosts=None, hide_mcr_status=None,
+                   rollup=None, baggage_keys=None, baggage_max_values=None, **kwargs):
+        """Switch the instrumentation on; calling it again while it is on does nothing.
+
+        tracer_provider, meter_provider: where spans and metrics go (default: the global ones).
+        hosts: more Neuralwatt hosts (`host`, `host:port` or a URL; one, or a list), besides
+            api.neuralwatt.com, the host of NEURALWATT_API_BASE and
+            OTEL_INSTRUMENTATION_NEURALWATT_HOSTS.
+        hide_mcr_status: keep `event: mcr-status` frames out of the streams you iterate
+            (OTEL_INSTRUMENTATION_NEURALWATT_HIDE_MCR_STATUS).
+        rollup: `neuralwatt.total.*` sums on every ancestor span of a call
+            (OTEL_INSTRUMENTATION_NEURALWATT_ROLLUP).
+        baggage_keys, baggage_max_values: W3C baggage entries put on spans and `neuralwatt.*`
+            points, at most so many distinct values per key, 100 by default
+            (OTEL_INSTRUMENTATION_NEURALWATT_BAGGAGE_KEYS, ..._BAGGAGE_MAX_VALUES).
+
+        A keyword it does not know is named in a warning. A bad environment value is named in a
+        warning and its default used; a bad argument value raises here, in your code.
+        """
+        given = {"tracer_provider": tracer_provider, "meter_provider": meter_provider, "hosts": hosts,
+                 "hide_mcr_status": hide_mcr_status, "rollup": rollup, "baggage_keys": baggage_keys,
+                 "baggage_max_values": baggage_max_values}
+        kwargs.update({name: value for name, value in given.items() if value is not None})
+        _unknown_options(kwargs)
         implicit = bool(kwargs.pop("_implicit", False))
         if self.is_instrumented_by_opentelemetry and NeuralwattInstrumentor._implicit and not implicit:
             self.uninstrument()
@@ -131,15 +128,15 @@ class NeuralwattInstrumentor(BaseInstrumentor):
         return tuple(installed) or _instruments_any
 
     def _instrument(self, **kwargs):
-        capture = capture_content()
+        capture = settings.capture_content()
         hide = kwargs.get("hide_mcr_status")
-        sse.options.hide_mcr_status = _flag(HIDE_MCR_STATUS_ENV) if hide is None else bool(hide)
+        sse.options.hide_mcr_status = settings.flag(settings.HIDE_MCR_STATUS) if hide is None else bool(hide)
         state.endpoints = Endpoints(kwargs.get("hosts"))  # raises on a mistaken hosts= argument
         state.addresses = {}
         telemetry = Telemetry(kwargs.get("tracer_provider"), kwargs.get("meter_provider"), capture)
         telemetry.attribution = _attribution(kwargs)  # raises on mistaken baggage_* arguments
         rollup = kwargs.get("rollup")
-        if (_flag(ROLLUP_ENV) if rollup is None else bool(rollup)):
+        if (settings.flag(settings.ROLLUP) if rollup is None else bool(rollup)):
             telemetry.rollup = ancestry.install(kwargs.get("tracer_provider"))
         state.telemetry = telemetry
         deferred.start()
