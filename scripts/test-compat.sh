@@ -13,4 +13,4 @@ python3 -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --upgrade pip
 "$venv/bin/python" -m pip install --quiet -e ".[test]" "$@"
 echo "== tests against $("$venv/bin/python" -c 'import openai; print("openai", openai.__version__)')"
-"$venv/bin/python" -m pytest -p no:cacheprovider --ignore-glob "tests/test_llm_*.py" --ignore tests/test_frameworks.py --ignore tests/test_readme.py -q
+"$venv/bin/python" -m pytest -n auto -p no:cacheprovider --ignore-glob "tests/test_llm_*.py" --ignore tests/test_frameworks.py --ignore tests/test_dspy.py --ignore tests/test_readme.py -q

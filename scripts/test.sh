@@ -14,4 +14,4 @@ else
 fi
 # Installed into .venv/ on a clean checkout (as in CI), then again only when pyproject.toml changes.
 bash scripts/venv.sh test,llm-test,frameworks-test
-exec .venv/bin/python -m pytest -rs "$@"   # -rs: a skipped test says why
+exec .venv/bin/python -m pytest -n auto -rs "$@"   # on every core (pytest-xdist); -rs: a skipped test says why

@@ -197,3 +197,11 @@ def assert_valid_attributes(span):
                 assert math.isfinite(item), (key, item)
             if isinstance(item, str) and key.startswith("neuralwatt."):
                 assert len(item) <= 256, key
+
+
+@pytest.fixture(autouse=True)
+def _settings_warn_afresh():
+    """A bad setting warns once per process: each test is a process of its own there."""
+    from opentelemetry_instrumentation_neuralwatt import settings
+
+    settings._warned.clear()

@@ -30,7 +30,7 @@ def pip_command(line: str, python: Path) -> list:
     words = shlex.split(line.split("#")[0])
     assert words[:2] == ["pip", "install"], line
     words = [str(ROOT) if word == "path/to/this/checkout" else word for word in words]
-    return [str(python), "-m", "pip", "install", "--quiet", *words[2:]]
+    return [str(python), "-m", "pip", "install", "--quiet", "--no-compile", *words[2:]]  # .pyc made when run
 
 
 def environment(base: Path, *install_lines: str) -> Path:

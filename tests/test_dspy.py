@@ -9,6 +9,7 @@ import json
 import logging
 import urllib.request
 
+import dspy  # the [frameworks-test] extra (scripts/test.sh installs it)
 import openai
 import pytest
 from conftest import MODEL, collect_garbage, energy_attributes, header_cost_attributes, neuralwatt_attributes
@@ -18,8 +19,6 @@ from test_frameworks import PROMPT, assert_each_call_has_its_energy
 from opentelemetry_instrumentation_neuralwatt.adapters import dspy_lm
 from opentelemetry_instrumentation_neuralwatt.emulator import NeuralwattEmulator
 from opentelemetry_instrumentation_neuralwatt.invocation import pending
-
-dspy = pytest.importorskip("dspy")
 
 ANTHROPIC_MODEL = "moonshotai/Kimi-K2.6"
 ANSWER = "Energy is measured on the GPU for every request and attributed to."  # the emulator's words

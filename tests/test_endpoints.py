@@ -41,5 +41,8 @@ def test_invalid_entries_in_the_environment_get_one_warning_naming_them(monkeypa
     with caplog.at_level(logging.WARNING, logger="opentelemetry_instrumentation_neuralwatt"):
         endpoints = Endpoints()
     (warning,) = [r.getMessage() for r in caplog.records]
-    assert "'not a host!'" in warning and "'exa mple.com:443'" in warning and "good.example" not in warning
+    # the variable and its value, then what is left out: the invalid entries, by name, and only those
+    named, left_out = warning.split(" is not valid: ")
+    assert named == "neuralwatt: OTEL_INSTRUMENTATION_NEURALWATT_HOSTS='good.example:8443, not a host!,exa mple.com:443 ,'"
+    assert "'not a host!'" in left_out and "'exa mple.com:443'" in left_out and "good.example" not in left_out
     assert endpoints.matches("good.example", 8443) and not endpoints.matches("exa mple.com", 443)
