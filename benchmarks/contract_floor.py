@@ -25,7 +25,8 @@ import wrapt
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
-from opentelemetry_instrumentation_neuralwatt.telemetry import Telemetry
+from opentelemetry_instrumentation_neuralwatt.telemetry.recorder import Telemetry
+from opentelemetry_instrumentation_neuralwatt.version import __version__
 
 # The class whose `create` is wrapped, per API.
 SDK_METHODS = {"chat": ("openai.resources.chat.completions", "Completions"),
@@ -86,8 +87,8 @@ class ContractFloor:
                             for stream in (False, True)}
 
     def instrument(self, tracer_provider=None, meter_provider=None, **_):
-        telemetry = Telemetry(tracer_provider, meter_provider)
-        metrics = telemetry.instruments
+        telemetry = Telemetry(__version__, tracer_provider, meter_provider)
+        metrics = telemetry.points.instruments
 
         attributes = self._attributes
 

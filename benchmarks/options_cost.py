@@ -20,8 +20,9 @@ from opentelemetry import baggage, context, trace
 from overhead import MESSAGES, MODEL, mock_client, sdk_providers
 from overhead import cpu_seconds as cpu
 
-from opentelemetry_instrumentation_neuralwatt import NeuralwattInstrumentor, collect, measure
-from opentelemetry_instrumentation_neuralwatt.calls import state
+from opentelemetry_instrumentation_neuralwatt import NeuralwattInstrumentor, measure
+from opentelemetry_instrumentation_neuralwatt.call.begin import state
+from opentelemetry_instrumentation_neuralwatt.telemetry import blocks as collect
 
 
 def main() -> None:

@@ -16,7 +16,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from opentelemetry_instrumentation_neuralwatt import NeuralwattInstrumentor, deferred
+from opentelemetry_instrumentation_neuralwatt import NeuralwattInstrumentor
+from opentelemetry_instrumentation_neuralwatt.call import deferred
 from opentelemetry_instrumentation_neuralwatt.emulator import FAULT_HEADER, NeuralwattEmulator
 
 # The HTTP library under the SDK: httpx2 for openai 3.x, httpx for 1.x and 2.x (httpx2 may be
@@ -202,6 +203,6 @@ def assert_valid_attributes(span):
 @pytest.fixture(autouse=True)
 def _settings_warn_afresh():
     """A bad setting warns once per process: each test is a process of its own there."""
-    from opentelemetry_instrumentation_neuralwatt import settings
+    from opentelemetry_instrumentation_neuralwatt.sdk import settings
 
     settings._warned.clear()

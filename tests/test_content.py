@@ -7,7 +7,7 @@ import anthropic
 import pytest
 from conftest import MODEL
 
-from opentelemetry_instrumentation_neuralwatt.content import MAX_ATTRIBUTE_CHARS, MAX_TEXT_CHARS
+from opentelemetry_instrumentation_neuralwatt.telemetry.content import MAX_ATTRIBUTE_CHARS, MAX_TEXT_CHARS
 
 TOOLS = [{"type": "function", "function": {"name": "read_meter", "description": "Read the GPU power meter",
                                            "parameters": {"type": "object", "properties": {}}}}]

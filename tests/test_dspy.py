@@ -16,9 +16,9 @@ from conftest import MODEL, collect_garbage, energy_attributes, header_cost_attr
 from opentelemetry.trace import SpanKind, StatusCode
 from test_frameworks import PROMPT, assert_each_call_has_its_energy
 
-from opentelemetry_instrumentation_neuralwatt.adapters import dspy_lm
+from opentelemetry_instrumentation_neuralwatt.call.invocation import pending
 from opentelemetry_instrumentation_neuralwatt.emulator import NeuralwattEmulator
-from opentelemetry_instrumentation_neuralwatt.invocation import pending
+from opentelemetry_instrumentation_neuralwatt.sdk import dspy_lm
 
 ANTHROPIC_MODEL = "moonshotai/Kimi-K2.6"
 ANSWER = "Energy is measured on the GPU for every request and attributed to."  # the emulator's words

@@ -5,7 +5,7 @@ import logging
 
 import pytest
 
-from opentelemetry_instrumentation_neuralwatt.endpoints import Endpoints
+from opentelemetry_instrumentation_neuralwatt.sdk.endpoints import Endpoints
 
 
 @pytest.mark.parametrize(("entry", "host", "port"), [

@@ -7,9 +7,11 @@ import types
 import pytest
 from openai._streaming import SSEDecoder
 
-from opentelemetry_instrumentation_neuralwatt import sse, sse_bytes
-from opentelemetry_instrumentation_neuralwatt.energy import MAX_EXTRA_FIELDS, MAX_PAYLOAD_CHARS, measurement
-from opentelemetry_instrumentation_neuralwatt.sse import captured, decode_hook, hook_decoder
+from opentelemetry_instrumentation_neuralwatt.wire import sse, sse_bytes
+from opentelemetry_instrumentation_neuralwatt.wire.energy import measurement
+from opentelemetry_instrumentation_neuralwatt.wire.fields import MAX_EXTRA_FIELDS
+from opentelemetry_instrumentation_neuralwatt.wire.payload import MAX_PAYLOAD_CHARS
+from opentelemetry_instrumentation_neuralwatt.wire.sse import captured, decode_hook, hook_decoder
 
 WIRE_EXAMPLE = {
     "energy_joules": 44.1, "energy_kwh": 1.2251e-05, "avg_power_watts": 4124.0, "duration_seconds": 0.463,

@@ -21,7 +21,7 @@ from conftest import (
 from opentelemetry.trace import StatusCode
 
 from opentelemetry_instrumentation_neuralwatt import NeuralwattInstrumentor
-from opentelemetry_instrumentation_neuralwatt.endpoints import Endpoints
+from opentelemetry_instrumentation_neuralwatt.sdk.endpoints import Endpoints
 
 
 def test_hosts_given_as_one_string_is_one_host():

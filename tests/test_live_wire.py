@@ -152,7 +152,7 @@ def test_quota_gauges_and_cost_metric_without_a_recording_span(emulator, client,
 def test_a_repeated_quota_header_keeps_its_last_valid_value_read_whole_or_alone():
     import httpx2
 
-    from opentelemetry_instrumentation_neuralwatt.livewire import ResponseHeaders
+    from opentelemetry_instrumentation_neuralwatt.wire.headers import ResponseHeaders
 
     headers = httpx2.Headers([("x-energy-remaining", "4.5"), ("x-allowance-remaining-usd", "70"),
                               ("x-energy-remaining", "nan"), ("x-allowance-remaining-usd", "69.5")])
@@ -283,7 +283,7 @@ def test_the_anthropic_api_keeps_headers_and_mcr_too(telemetry, emulator):
 def test_hostile_headers_give_bounded_valid_attributes():
     import httpx2
 
-    from opentelemetry_instrumentation_neuralwatt.livewire import MAX_HEADERS, ResponseHeaders
+    from opentelemetry_instrumentation_neuralwatt.wire.headers import MAX_HEADERS, ResponseHeaders
 
     headers = httpx2.Headers([
         ("x-energy-remaining", "nan"), ("x-energy-used", "1e400"), ("x-energy-included", "lots"),

@@ -151,7 +151,7 @@ async def test_async_with(telemetry, aclient, emulator):
 # -- misuse: exact totals, and no block left open, whatever the pattern --
 
 def blocks_open():
-    from opentelemetry_instrumentation_neuralwatt import collect
+    from opentelemetry_instrumentation_neuralwatt.telemetry import blocks as collect
 
     return collect.current()
 

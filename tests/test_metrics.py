@@ -4,7 +4,7 @@ token histograms, carrying the contract's attributes and bucket boundaries."""
 import pytest
 from conftest import MESSAGES, MODEL
 
-from opentelemetry_instrumentation_neuralwatt.instruments import (
+from opentelemetry_instrumentation_neuralwatt.telemetry.instruments import (
     CARBON_BUCKETS_G,
     COST_BUCKETS_USD,
     ENERGY_BUCKETS_J,
@@ -105,7 +105,7 @@ def test_response_models_a_server_invents_are_bounded_and_the_request_model_stay
     then its overflow series, where a real new model's data would be lost)."""
     from conftest import faults
 
-    from opentelemetry_instrumentation_neuralwatt.telemetry import MAX_RESPONSE_MODELS
+    from opentelemetry_instrumentation_neuralwatt.telemetry.metric_points import MAX_RESPONSE_MODELS
 
     for _ in range(MAX_RESPONSE_MODELS + 20):
         client.chat.completions.create(model=MODEL, messages=MESSAGES, extra_headers=faults("invented-model"))

@@ -49,7 +49,7 @@ def test_request_parameters_as_sent(telemetry, client, emulator):
 
 @pytest.mark.parametrize("order", ["max_tokens first", "max_completion_tokens first"])
 def test_max_completion_tokens_wins_over_max_tokens_in_any_order(order):
-    from opentelemetry_instrumentation_neuralwatt.adapters.base import request_attributes
+    from opentelemetry_instrumentation_neuralwatt.sdk.adapter import request_attributes
 
     given = {"max_tokens": 20, "max_completion_tokens": 30}
     kwargs = {"model": MODEL, **(given if order == "max_tokens first" else dict(reversed(given.items())))}

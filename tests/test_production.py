@@ -11,9 +11,10 @@ import openai
 import pytest
 from conftest import MESSAGES, MODEL, faults, httpx
 
-from opentelemetry_instrumentation_neuralwatt import NeuralwattInstrumentor, deferred
-from opentelemetry_instrumentation_neuralwatt.invocation import Invocation
-from opentelemetry_instrumentation_neuralwatt.payload import MAX_PAYLOAD_CHARS
+from opentelemetry_instrumentation_neuralwatt import NeuralwattInstrumentor
+from opentelemetry_instrumentation_neuralwatt.call import deferred
+from opentelemetry_instrumentation_neuralwatt.call.invocation import Invocation
+from opentelemetry_instrumentation_neuralwatt.wire.payload import MAX_PAYLOAD_CHARS
 
 
 def in_forked_child(work):
@@ -185,7 +186,7 @@ def test_status_frames_keep_at_most_the_payload_bound_each():
     stream's is: the frames reach the SDK as they are; what we keep is 64 x the bound, not 64 MB."""
     from openai._streaming import SSEDecoder
 
-    from opentelemetry_instrumentation_neuralwatt import sse
+    from opentelemetry_instrumentation_neuralwatt.wire import sse
 
     decoder = SSEDecoder()
     sse.hook_decoder(decoder)

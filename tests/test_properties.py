@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from opentelemetry.trace import NoOpTracerProvider
 
 from opentelemetry_instrumentation_neuralwatt import NeuralwattInstrumentor
-from opentelemetry_instrumentation_neuralwatt.energy import MAX_EXTRA_FIELDS, measurement
+from opentelemetry_instrumentation_neuralwatt.wire.energy import measurement
+from opentelemetry_instrumentation_neuralwatt.wire.fields import MAX_EXTRA_FIELDS
 
 MODEL = "openai/gpt-oss-20b"
 ENERGY_FIELDS = ["energy_joules", "energy_kwh", "avg_power_watts", "duration_seconds", "attribution_method",

@@ -229,7 +229,7 @@ def test_spans_dropped_unended_are_not_kept_alive(instrument):
 
 
 def test_the_spans_remembered_at_once_are_bounded_with_a_warning(instrument, client, emulator, monkeypatch, caplog):
-    from opentelemetry_instrumentation_neuralwatt import rollup
+    from opentelemetry_instrumentation_neuralwatt.telemetry import rollup
 
     monkeypatch.setattr(rollup, "MAX_REMEMBERED", 3)
     recorded = instrument(rollup=True)
@@ -295,7 +295,7 @@ def test_tenant_values_times_models_stay_bounded_on_the_energy_points(instrument
     """Every key bounded alone still multiplies: their sets with the other labels are bounded too."""
     from conftest import faults
 
-    from opentelemetry_instrumentation_neuralwatt import telemetry
+    from opentelemetry_instrumentation_neuralwatt.telemetry import metric_points as telemetry
 
     monkeypatch.setattr(telemetry, "MAX_TENANT_SETS", 4)
     recorded = instrument(baggage_keys=["tenant.id"])

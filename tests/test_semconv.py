@@ -6,7 +6,7 @@ import pytest
 from conftest import MESSAGES, MODEL, Telemetry, energy_attributes, neuralwatt_attributes
 
 from opentelemetry_instrumentation_neuralwatt import NeuralwattInstrumentor
-from opentelemetry_instrumentation_neuralwatt.instruments import DURATION_BUCKETS_S, TIME_PER_CHUNK_BUCKETS_S
+from opentelemetry_instrumentation_neuralwatt.telemetry.instruments import DURATION_BUCKETS_S, TIME_PER_CHUNK_BUCKETS_S
 
 USAGE = {"include_usage": True}
 TIMING = ("gen_ai.client.operation.time_to_first_chunk", "gen_ai.client.operation.time_per_output_chunk")

@@ -10,7 +10,8 @@ import pytest
 from conftest import MESSAGES, MODEL, Telemetry
 from test_zero_code import energy_spans, receiver, run_app  # noqa: F401 - the fixture is used
 
-from opentelemetry_instrumentation_neuralwatt import NeuralwattInstrumentor, settings
+from opentelemetry_instrumentation_neuralwatt import NeuralwattInstrumentor
+from opentelemetry_instrumentation_neuralwatt.sdk import settings
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,7 @@
 
 Usage::
 
-    from opentelemetry_instrumentation_neuralwatt import NeuralwattInstrumentor
+    from opentelemetry_instrumentation_neuralwatt import NeuralwattInstrumentor, measure
 
     NeuralwattInstrumentor().instrument()
 
@@ -13,9 +13,12 @@ Usage::
 Each call to a Neuralwatt endpoint through the `openai` SDK (chat completions, legacy
 completions, embeddings, the Responses API), the `anthropic` SDK (Messages) or dspy's own engine
 gets a CLIENT span with the GenAI semantic-convention attributes and `neuralwatt.energy.*` /
-`neuralwatt.cost.*` attributes, and its joules, watts, grams of CO2e and dollars are recorded as histograms.
-The code is one telemetry core (`invocation`, `telemetry`, `calls`, `streams`, `sse`, `energy`)
-and one adapter per API shape (`adapters/`).
+`neuralwatt.cost.*` attributes, and its joules, watts, grams of CO2e and dollars are recorded as
+histograms.
+
+The folders follow a call's path, each importing only the ones below it: `sdk` (where the SDKs
+are hooked, one adapter per API shape), `call` (a call's life: begin, the proxies, the end),
+`telemetry` (what we emit: spans, metrics, sums), `wire` (what the server sends, validated).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from .version import __version__
 
 if TYPE_CHECKING:
     from .instrumentor import NeuralwattInstrumentor
-    from .usage import measure
+    from .telemetry.measure import measure
 
 __all__ = ["NeuralwattInstrumentor", "__version__", "measure"]
 
@@ -38,8 +41,8 @@ def __getattr__(name: str):
         from .instrumentor import NeuralwattInstrumentor
 
         return NeuralwattInstrumentor
-    if name == "measure":  # energy, carbon and cost summed over a block of work (usage.py)
-        from .usage import measure
+    if name == "measure":  # energy, carbon and cost summed over a block of work
+        from .telemetry.measure import measure
 
         return measure
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,16 +11,19 @@ from importlib import metadata
 import wrapt
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
-from . import deferred, settings, sse
-from . import rollup as ancestry
-from .adapters import ADAPTERS
-from .attribution import DEFAULT_MAX_VALUES, Attribution, parse_keys
-from .calls import state
-from .client_hooks import client_targets
-from .endpoints import Endpoints
+from .call import deferred
+from .call.begin import state
 from .package import _instruments_any
-from .patching import unwrap, wrap
-from .telemetry import Telemetry
+from .sdk import settings
+from .sdk.adapters import ADAPTERS
+from .sdk.client_hooks import client_targets
+from .sdk.endpoints import Endpoints
+from .sdk.patching import unwrap, wrap
+from .telemetry import rollup as ancestry
+from .telemetry.labels import DEFAULT_MAX_VALUES, Attribution, parse_keys
+from .telemetry.recorder import Telemetry
+from .version import __version__
+from .wire import sse
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +136,7 @@ class NeuralwattInstrumentor(BaseInstrumentor):
         sse.options.hide_mcr_status = settings.flag(settings.HIDE_MCR_STATUS) if hide is None else bool(hide)
         state.endpoints = Endpoints(kwargs.get("hosts"))  # raises on a mistaken hosts= argument
         state.addresses = {}
-        telemetry = Telemetry(kwargs.get("tracer_provider"), kwargs.get("meter_provider"), capture)
+        telemetry = Telemetry(__version__, kwargs.get("tracer_provider"), kwargs.get("meter_provider"), capture)
         telemetry.attribution = _attribution(kwargs)  # raises on mistaken baggage_* arguments
         rollup = kwargs.get("rollup")
         if (settings.flag(settings.ROLLUP) if rollup is None else bool(rollup)):

@@ -4,7 +4,7 @@ llm's own OpenAI-compatible models (`Chat`, `AsyncChat`, `Completion`, `Response
 package registers for Neuralwatt, and any set up in `extra-openai-models.yaml`) keep the JSON body of a
 non-streaming answer, energy included, but build a stream's `response_json` from its chunks, so
 the `: energy` comment is lost. Their `execute` is wrapped here: the requests it starts collect
-their measurements (see `collect.py`), and when it finishes, the energy and cost objects the
+their measurements (see `telemetry/blocks.py`), and when it finishes, the energy and cost objects the
 server sent are added to `response_json` unless it already has them.
 """
 
@@ -17,9 +17,18 @@ import logging
 
 import wrapt
 
-from .. import collect
+from ..telemetry.steps import astepped, stepped
+from ..wire.energy import Measurement
 
 logger = logging.getLogger(__name__)
+
+class Collected(list):
+    """The measurements of the calls of llm's `execute`, in the order they ended (a block's sink)."""
+
+    def add(self, found: Measurement | None) -> None:
+        if found is not None:
+            self.append(found)
+
 
 def _response_of(args, kwargs):
     return kwargs["response"] if "response" in kwargs else args[2]
@@ -49,15 +58,15 @@ def inject(response, collected) -> None:
 
 def execute_with_energy(wrapped, instance, args, kwargs):
     """Runs llm's generator one step at a time with a collector open, then injects."""
-    collected = collect.Collected()
-    yield from collect.stepped(collected, wrapped(*args, **kwargs))
+    collected = Collected()
+    yield from stepped(collected, wrapped(*args, **kwargs))
     inject(_response_of(args, kwargs), collected)
 
 
 async def aexecute_with_energy(wrapped, instance, args, kwargs):
-    collected = collect.Collected()
-    async with contextlib.aclosing(collect.astepped(collected, wrapped(*args, **kwargs))) as steps:
-        async for item in steps:
+    collected = Collected()
+    async with contextlib.aclosing(astepped(collected, wrapped(*args, **kwargs))) as each:
+        async for item in each:
             yield item
     inject(_response_of(args, kwargs), collected)
 

@@ -16,11 +16,13 @@ from typing import Any
 
 from opentelemetry import trace
 
-from .. import calls, content
-from ..calls import async_wrapper, sync_wrapper
-from ..stream_helpers import async_helper_events, helper_events
-from ..streams import finish_stream
-from .base import Adapter, add_finish_reason, get, keep_energy, keep_text, request_attributes
+from ..call import begin, run
+from ..call.invocation import pending
+from ..call.run import async_wrapper, sync_wrapper
+from ..call.stream_items import finish_stream
+from ..telemetry import content
+from .adapter import Adapter, add_finish_reason, get, keep_energy, keep_text, request_attributes
+from .stream_helpers import async_helper_events, helper_events
 
 logger = logging.getLogger(__name__)
 
@@ -110,8 +112,8 @@ class AnthropicMessages(Adapter):
         manager = wrapped(*args, **kwargs)
         name = _request_attribute(manager)
         request = getattr(manager, name, None)
-        if request is not None and calls.state.telemetry is not None:
-            setattr(manager, name, lambda: calls.run(
+        if request is not None and begin.state.telemetry is not None:
+            setattr(manager, name, lambda: run.run(
                 self, "chat", lambda *_, **__: request(), instance, (), {**kwargs, "stream": True}))
         return manager
 
@@ -119,11 +121,11 @@ class AnthropicMessages(Adapter):
         manager = wrapped(*args, **kwargs)
         name = _request_attribute(manager)
         request = getattr(manager, name, None)
-        if request is not None and calls.state.telemetry is not None:
+        if request is not None and begin.state.telemetry is not None:
             async def made(*_, **__):  # the request was made up by stream(): no arguments
                 return await request
 
-            setattr(manager, name, calls.arun(self, "chat", made, instance, (), {**kwargs, "stream": True}))
+            setattr(manager, name, run.arun(self, "chat", made, instance, (), {**kwargs, "stream": True}))
         return manager
 
 
@@ -221,14 +223,14 @@ def _adopt(call: Any) -> None:
 
 
 def _adopt_sdk_span(wrapped, instance, args, kwargs):
-    call = calls.pending.get()
+    call = pending.get()
     if call is not None:
         _adopt(call)
     return wrapped(*args, **kwargs)
 
 
 async def _async_adopt_sdk_span(wrapped, instance, args, kwargs):
-    call = calls.pending.get()
+    call = pending.get()
     if call is not None:
         _adopt(call)
     return await wrapped(*args, **kwargs)

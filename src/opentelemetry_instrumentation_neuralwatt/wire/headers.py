@@ -1,22 +1,13 @@
-"""What the live service sends besides the energy object: billing, quota and MCR response
-headers, MCR session data (`: mcr-session` comments, a top-level `mcr` object) and MCR status
-frames. Everything is untrusted: a value of the wrong shape is dropped, never raised on.
-"""
+"""The live service's response headers: a request's cost (used when the body states none), the
+subscription quota (span attributes, and the values the quota gauges report), the plan, the
+service tier, and MCR session headers. Untrusted: a value of the wrong shape is dropped."""
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
-from .payload import scalar
-
-MCR_PREFIX = "neuralwatt.mcr."
-SERVICE_TIER = "neuralwatt.response.service_tier"
-STATUS_EVENTS = "neuralwatt.mcr.status_events"
-STATUS_EVENT = "neuralwatt.mcr.status"
-MAX_TEXT = 256
-MAX_HEADERS = 64  # MCR headers kept from one response
+from .livewire import MAX_HEADERS, MAX_TEXT, MCR_PREFIX, SERVICE_TIER, SNAKE
 
 # Response headers (lower case) that carry the request's cost: the `cost` object's fields.
 COST_HEADERS = {
@@ -33,7 +24,6 @@ QUOTA_HEADERS = {
 }
 PLAN_HEADER, PLAN_ATTRIBUTE = "x-subscription-plan", "neuralwatt.quota.subscription_plan"
 TIER_HEADER = "x-nw-service-tier"
-_SNAKE = re.compile(r"[a-z][a-z0-9_]{0,63}\Z")
 _INTEGER = re.compile(r"-?[0-9]{1,18}\Z")
 
 
@@ -149,7 +139,7 @@ class ResponseHeaders:
 
 
 def _mcr(attributes: dict, name: str, value: str) -> int:
-    if not _SNAKE.match(name) or not value:
+    if not SNAKE.match(name) or not value:
         return 0
     attributes[MCR_PREFIX + name] = int(value) if _INTEGER.match(value) else value[:MAX_TEXT]
     return 1
@@ -158,38 +148,3 @@ def _mcr(attributes: dict, name: str, value: str) -> int:
 def looks_like_neuralwatt(headers: Any) -> bool:
     """Whether a response's headers carry Neuralwatt's energy or MCR headers."""
     return any(name[:9] == b"x-energy-" or name[:6] == b"x-mcr-" for _, name, _ in _lowered(headers))
-
-
-def session_attributes(payload: Any) -> dict:
-    """`: mcr-session {...}` or a top-level `mcr` object -> `neuralwatt.mcr.<key>`."""
-    if isinstance(payload, str):
-        try:
-            payload = json.loads(payload) if len(payload) <= 16_384 else None
-        except ValueError:
-            return {}
-    if not isinstance(payload, dict):
-        return {}
-    attributes = {}
-    for key, value in list(payload.items())[:MAX_HEADERS]:
-        valid = scalar(value)
-        if isinstance(key, str) and _SNAKE.match(key) and valid is not None:
-            attributes[MCR_PREFIX + key] = valid
-    return attributes
-
-
-def status_event(text: Any) -> dict:
-    """One `event: mcr-status` frame as span-event attributes: its JSON fields, or its text."""
-    if not isinstance(text, str):
-        return {}
-    try:
-        payload = json.loads(text) if len(text) <= 16_384 else None
-    except ValueError:
-        payload = None
-    if not isinstance(payload, dict):
-        return {"text": text[:MAX_TEXT]}
-    attributes = {}
-    for key, value in list(payload.items())[:MAX_HEADERS]:
-        valid = scalar(value)
-        if isinstance(key, str) and _SNAKE.match(key) and valid is not None:
-            attributes[key] = valid
-    return attributes

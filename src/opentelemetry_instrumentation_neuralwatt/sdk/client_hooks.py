@@ -9,9 +9,12 @@ import logging
 from types import SimpleNamespace
 from typing import Any
 
-from . import foreign, hops
-from .calls import begin, failed, pending, read_later, state, take
-from .invocation import Invocation
+from ..call import hops
+from ..call.begin import begin, state
+from ..call.invocation import Invocation, pending
+from ..call.take import failed, read_later, take
+from ..telemetry import foreign
+from .adapters import ADAPTERS
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +32,7 @@ def _response_read(call: Invocation, result: Any, response: Any, client: Any, st
                 hops.follow(call.hops, response)
             elif not stream:
                 hops.whole(call.hops, response)
-        if call.adopted != foreign.SDK:  # kept for an error the SDK may still raise after it (calls.failed)
+        if call.adopted != foreign.SDK:  # kept for an error the SDK may still raise after it (take.failed)
             call.response = result
             return
         if call.hops is not None:
@@ -77,8 +80,6 @@ def _bypassed(client: Any, kwargs: dict, result: Any) -> Any:
 
 def _route(package: str, path: str):
     """(adapter, operation) for a request path of an API we know, or None."""
-    from .adapters import ADAPTERS  # the adapters import this module's neighbours
-
     for adapter in ADAPTERS:
         if adapter.package == package:
             for suffix, operation in adapter.paths:
@@ -108,7 +109,7 @@ async def async_process_response_hook(wrapped, instance, args, kwargs):
 
 def _not_processed(kwargs: dict, error: BaseException) -> None:
     """The SDK raised while processing a whole response it had received: a `.parse()` whose answer
-    does not validate. The body carries the energy: keep it for the call's failure (calls.failed),
+    does not validate. The body carries the energy: keep it for the call's failure (take.failed),
     and end an adopted SDK span's call now, before the SDK ends that span."""
     call = pending.get()
     if call is None or call.ended:

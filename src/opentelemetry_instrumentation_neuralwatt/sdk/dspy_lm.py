@@ -19,11 +19,14 @@ from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit
 
-from .. import deferred, sse
-from ..calls import arun_as, begin, pending, run_as, state
-from ..usage import measure
+from ..call import deferred
+from ..call.begin import begin, state
+from ..call.invocation import pending
+from ..call.run import arun_as, run_as
+from ..telemetry.measure import measure
+from ..wire import sse
 from . import anthropic_messages, openai_chat, openai_responses
-from .base import Adapter, keep_text
+from .adapter import Adapter, keep_text
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +58,7 @@ def _begin(provider: Any, request: Any):
         route = _ROUTES.get(request.url, False)
         if route is False:
             parts = urlsplit(request.url)
-            # What `calls.begin` reads of a client's base URL, in httpx's names.
+            # What `begin` reads of a client's base URL, in httpx's names.
             url = SimpleNamespace(scheme=parts.scheme, host=parts.hostname or "",
                                   port=parts.port or _PORTS.get(parts.scheme))
             route = next(((api, operation, url) for api in _APIS for suffix, operation in api.paths

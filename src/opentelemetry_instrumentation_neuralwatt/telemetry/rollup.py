@@ -23,7 +23,7 @@ from typing import Any
 
 from opentelemetry import trace
 
-from .energy import Measurement
+from ..wire.energy import Measurement
 
 logger = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from typing import Any, NamedTuple
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GenAI
 from opentelemetry.semconv.attributes import server_attributes
 
-from .. import content
-from ..telemetry import API_ATTRIBUTE, PROVIDER
+from ..telemetry import content
+from ..telemetry.metric_points import API_ATTRIBUTE, PROVIDER
 
 # Request parameters recorded on the span when the caller passed them (any API's name for them).
 REQUEST_PARAMETERS = {

@@ -9,8 +9,9 @@ from typing import Any
 
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as GenAI
 
-from . import content, livewire, sse
-from .payload import clean_text
+from ..wire import livewire, sse
+from ..wire.payload import clean_text
+from . import content
 
 ENERGY_REPORT_EVENT = "neuralwatt.energy.report"
 CACHE_READ_TOKENS = GenAI.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS

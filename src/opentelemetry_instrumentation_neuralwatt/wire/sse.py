@@ -20,7 +20,9 @@ from typing import Any
 
 import wrapt
 
-from .energy import MAX_PAYLOAD_CHARS, Measurement, compact, select
+from .energy import Measurement, select
+from .fields import compact
+from .payload import MAX_PAYLOAD_CHARS
 
 logger = logging.getLogger(__name__)
 

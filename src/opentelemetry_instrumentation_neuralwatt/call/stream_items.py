@@ -9,7 +9,7 @@ import logging
 import time
 from typing import Any
 
-from . import foreign
+from ..telemetry import foreign
 from .invocation import Invocation, pending
 
 logger = logging.getLogger(__name__)

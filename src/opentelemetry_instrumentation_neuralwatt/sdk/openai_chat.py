@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import content
-from ..calls import async_wrapper, sync_wrapper
-from ..stream_helpers import async_helper_closed, async_helper_events, helper_closed, helper_events
-from .base import MAX_LIST, Adapter, add_finish_reason, get, keep_energy, keep_text, request_attributes
+from ..call.run import async_wrapper, sync_wrapper
+from ..telemetry import content
+from .adapter import MAX_LIST, Adapter, add_finish_reason, get, keep_energy, keep_text, request_attributes
+from .stream_helpers import async_helper_closed, async_helper_events, helper_closed, helper_events
 
 
 class OpenAIChat(Adapter):

@@ -1,5 +1,5 @@
 """Hand each call's measurement to the blocks of code that asked for it: `measure()` and the `llm`
-plugin's collector.
+plugin's collector (each a sink with `add(measurement or None)`).
 
 A block is an entry made current in the OpenTelemetry context, so it is seen wherever that context
 goes: asyncio tasks created inside, `asyncio.to_thread`, and threads the context is carried into
@@ -27,13 +27,9 @@ import contextlib
 import inspect
 import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from opentelemetry import context
-
-from .energy import Measurement
 
 _BLOCKS = context.create_key("neuralwatt-blocks")
 _GENERATOR = inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR
@@ -66,7 +62,7 @@ _lock = threading.Lock()
 def current(within: Any = None) -> tuple:
     """The sinks of the blocks a call starting now binds (in `within`, a context already read):
     open ones, outermost first, each once."""
-    blocks = context.get_value(_BLOCKS) if within is None else within.get(_BLOCKS)
+    blocks: Any = context.get_value(_BLOCKS) if within is None else within.get(_BLOCKS)
     if not blocks and not _in_generators:
         return ()
     sinks: list = []
@@ -120,7 +116,7 @@ def open(sink: Any, frame: Any = None) -> Block:  # noqa: A001 - a block is open
         block.owner = _where()
         with _lock:
             _in_generators.setdefault(id(frame), []).append(block)
-    blocks = context.get_value(_BLOCKS) or ()
+    blocks: Any = context.get_value(_BLOCKS) or ()
     block.attached = context.set_value(_BLOCKS, (*(b for b in blocks if not b.closed), block))
     block.token = context.attach(block.attached)
     return block
@@ -147,7 +143,7 @@ def _unwind() -> None:
     is current (nothing attached after it, the same context): detaching then restores what was
     current before it, as a `with` exit would have."""
     while True:
-        blocks = context.get_value(_BLOCKS)
+        blocks: Any = context.get_value(_BLOCKS)
         if not blocks or not blocks[-1].closed or context.get_current() is not blocks[-1].attached:
             return
         block = blocks[-1]
@@ -167,80 +163,3 @@ def _reset(token: Any) -> bool:
         return True
     except (ValueError, RuntimeError):  # made in another Context, or already used
         return False
-
-
-# -- the old names (the llm plugin's and tests'): a block of the current context, opened and closed --
-def enter(sink: Any) -> Block:
-    return open(sink)
-
-
-def leave(block: Block) -> None:
-    close(block)
-
-
-def stepped(sink: Any, generator: Any):
-    """A generator run one step at a time with a block for `sink` open: the calls it makes count,
-    not those of its consumer between steps (`yield from` this: `send` and `throw` go through)."""
-    step, value = generator.send, None
-    while True:
-        block = open(sink)
-        try:
-            item = step(value)
-        except StopIteration as stop:
-            return stop.value
-        finally:
-            close(block)
-        try:
-            step, value = generator.send, (yield item)
-        except GeneratorExit:
-            block = open(sink)  # what its `finally` does counts too
-            try:
-                generator.close()
-            finally:
-                close(block)
-            raise
-        except BaseException as error:
-            step, value = generator.throw, error
-
-
-async def astepped(sink: Any, generator: Any):
-    """An async generator run one step at a time with a block for `sink` open (see `stepped`)."""
-    step, value = generator.asend, None
-    while True:
-        block = open(sink)
-        try:
-            item = await step(value)
-        except StopAsyncIteration:
-            return
-        finally:
-            close(block)
-        try:
-            step, value = generator.asend, (yield item)
-        except GeneratorExit:
-            block = open(sink)
-            try:
-                await generator.aclose()
-            finally:
-                close(block)
-            raise
-        except BaseException as error:
-            step, value = generator.athrow, error
-
-
-class Collected(list):
-    """The measurements of the calls of a block, in the order they ended (the llm plugin's)."""
-
-    def add(self, found: Measurement | None) -> None:
-        if found is not None:
-            self.append(found)
-
-
-@contextmanager
-def collecting() -> Iterator[Collected]:
-    """Collect the measurements of the calls started inside this block."""
-    collected = Collected()
-    block = open(collected)
-    try:
-        yield collected
-    finally:
-        close(block)

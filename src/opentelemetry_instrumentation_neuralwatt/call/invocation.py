@@ -16,16 +16,18 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context, trace
 
-from . import collect, foreign, hops, sse
-from .energy import Measurement, measurement
-from .livewire import ResponseHeaders
+from ..telemetry import blocks, foreign
+from ..wire import sse
+from ..wire.energy import Measurement, measurement
+from ..wire.headers import ResponseHeaders
+from . import hops
 
 if TYPE_CHECKING:  # pragma: no cover
     from contextvars import Token
 
     from opentelemetry.context import Context
 
-    from .telemetry import Telemetry
+    from ..telemetry.recorder import Telemetry
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +84,7 @@ class Invocation:
         self.tenant = tenant  # the named baggage entries as the call started (attribution.py)
         self.failing: BaseException | None = None  # a stream helper's error, while the rest is read
         self.on_end = None  # what to run once our telemetry is done (an adapter's hand-back)
-        self.blocks = collect.current(current)  # `measure()` blocks and collectors open as the call starts
+        self.blocks = blocks.current(current)  # `measure()` blocks and collectors open as the call starts
         self._token: Token[Context] | None = None
         self.span = None
         self.parent_span = None

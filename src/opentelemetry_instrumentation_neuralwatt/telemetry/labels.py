@@ -13,7 +13,7 @@ import threading
 
 from opentelemetry import baggage
 
-from .payload import clean_text
+from ..wire.payload import clean_text
 
 OTHER = "_other"
 MAX_VALUE_CHARS = 64

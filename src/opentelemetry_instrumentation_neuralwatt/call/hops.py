@@ -19,9 +19,10 @@ from typing import Any
 
 import wrapt
 
-from . import rest, sse
-from .energy import Measurement, measurement, total
-from .sse_bytes import CommentScanner
+from ..wire import sse
+from ..wire.energy import Measurement, measurement, total
+from ..wire.sse_bytes import CommentScanner
+from . import rest
 
 logger = logging.getLogger(__name__)
 

@@ -10,26 +10,30 @@ from typing import Any
 
 import wrapt
 
+from ..wire.bodies import BodyScan, ascanned, scanned
 from . import deferred
-from .bodies import BodyScan, ascanned, scanned
+from .copies import Copyable
 from .invocation import Invocation
-from .streams import _Copyable
 
 logger = logging.getLogger(__name__)
 
 
-class RawResponseProxy(_Copyable, wrapt.ObjectProxy):
+class RawResponseProxy(Copyable, wrapt.ObjectProxy):
     """A `with_raw_response` stream or a `with_streaming_response` response.
 
     The span passes to whatever `.parse()` builds (a stream proxy or a parsed model); a raw
     response that is closed or collected before `.parse()` ends the span without energy.
     """
 
-    def __init__(self, raw, invocation: Invocation):
+    def __init__(self, raw, invocation: Invocation, take):
         super().__init__(raw)
         self._self_invocation = invocation
+        self._self_take = take  # `take.take`, handed in: what `.parse()` builds is taken as a result is
         self._self_handles = [1]
         self._self_parsed: tuple[Any, Any] | None = None  # (what the SDK parsed, what we handed out)
+
+    def _self_like(self, wrapped):
+        return RawResponseProxy(wrapped, self._self_invocation, self._self_take)
 
     def parse(self, *args, **kwargs):
         parsed = self.__wrapped__.parse(*args, **kwargs)
@@ -44,9 +48,7 @@ class RawResponseProxy(_Copyable, wrapt.ObjectProxy):
         # The SDK caches parse() results: hand out the same proxy for the same object.
         if self._self_parsed is not None and self._self_parsed[0] is parsed:
             return self._self_parsed[1]
-        from .calls import take  # calls imports this module
-
-        handed = take(self._self_invocation, parsed)
+        handed = self._self_take(self._self_invocation, parsed)
         self._self_parsed = (parsed, handed)
         return handed
 

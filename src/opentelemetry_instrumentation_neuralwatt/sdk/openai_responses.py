@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import content
-from ..calls import async_wrapper, sync_wrapper
-from ..stream_helpers import async_helper_closed, async_helper_events, helper_closed, helper_events
-from .base import Adapter, add_finish_reason, get, keep_energy, keep_text, request_attributes
+from ..call.run import async_wrapper, sync_wrapper
+from ..telemetry import content
+from .adapter import Adapter, add_finish_reason, get, keep_energy, keep_text, request_attributes
+from .stream_helpers import async_helper_closed, async_helper_events, helper_closed, helper_events
 
 # Response.status -> the GenAI finish reason; an incomplete response says why itself.
 _FINISH = {"completed": "stop", "failed": "error", "cancelled": "cancelled"}

@@ -7,12 +7,10 @@ decoder (see `sse.py`). Each chunk or event goes to the call's adapter to read.
 
 from __future__ import annotations
 
-import copy
-from typing import TYPE_CHECKING, Any
-
 import wrapt
 
 from . import deferred
+from .copies import Copyable
 from .invocation import Invocation, pending
 from .stream_items import (
     apulled_as_call,
@@ -28,39 +26,7 @@ from .stream_items import (
 __all__ = ["AsyncStreamProxy", "StreamProxy", "finish_stream", "observe"]
 
 
-
-class _Copyable:
-    """`copy.copy` gives another proxy of a copy (ending the same call, once); deep copies and
-    pickling work, or fail, exactly as the SDK's own object does (wrapt's proxy refuses them).
-    The proxies of one call count their handles: collecting one of them ends the call only when it
-    was the last, so a copy dropped early never ends a call the original can still read."""
-
-    if TYPE_CHECKING:  # given by the proxy classes this is mixed into (no class annotations at
-        __wrapped__: Any  # run time: wrapt forwards `__annotations__` to the wrapped object)
-        _self_invocation: Any
-        _self_handles: list
-
-    def __copy__(self):
-        proxy: Any = type(self)
-        made = proxy(copy.copy(self.__wrapped__), self._self_invocation)
-        made._self_handles = self._self_handles
-        self._self_handles[0] += 1
-        return made
-
-    def _self_last_handle(self) -> bool:
-        """Called from `__del__`: whether no other proxy of this call is left."""
-        handles = self._self_handles
-        handles[0] -= 1
-        return handles[0] <= 0
-
-    def __deepcopy__(self, memo):
-        return copy.deepcopy(self.__wrapped__, memo)
-
-    def __reduce_ex__(self, protocol):
-        return self.__wrapped__.__reduce_ex__(protocol)
-
-
-class StreamProxy(_Copyable, wrapt.ObjectProxy):
+class StreamProxy(Copyable, wrapt.ObjectProxy):
     """A `Stream` that ends its request's span exactly once, however the stream ends."""
 
     def __init__(self, stream, invocation: Invocation):
@@ -135,7 +101,7 @@ class StreamProxy(_Copyable, wrapt.ObjectProxy):
             deferred.later(self._self_invocation.finish)
 
 
-class AsyncStreamProxy(_Copyable, wrapt.ObjectProxy):
+class AsyncStreamProxy(Copyable, wrapt.ObjectProxy):
     """An `AsyncStream` that ends its request's span exactly once, however the stream ends."""
 
     def __init__(self, stream, invocation: Invocation):

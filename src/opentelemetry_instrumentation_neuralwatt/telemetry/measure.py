@@ -6,7 +6,7 @@
 
 A call counts in every block open when it started (blocks nest), when it ends, even after the
 block closed (a stream read later). Calls in asyncio tasks created inside, in `asyncio.to_thread`
-and in threads the OpenTelemetry context is carried into count; see `collect.py`.
+and in threads the OpenTelemetry context is carried into count; see `blocks.py`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import sys
 import threading
 from typing import Any
 
-from . import collect
-from .energy import Measurement
+from ..wire.energy import Measurement
+from . import blocks, steps
 
 
 class measure:  # noqa: N801 - used like a function: `with measure()`, `@measure()`
@@ -30,7 +30,7 @@ class measure:  # noqa: N801 - used like a function: `with measure()`, `@measure
     before it, `measurement_available: false`, a stream left before its `: energy` line).
     Thread-safe: one instance may be open in several threads and tasks at once, and inside itself
     (each call is counted once). On a generator function, each step of each generator counts,
-    not what its consumer does between steps. See `collect.py` for what misuse does.
+    not what its consumer does between steps. See `blocks.py` for what misuse does.
     """
 
     def __init__(self) -> None:
@@ -40,7 +40,7 @@ class measure:  # noqa: N801 - used like a function: `with measure()`, `@measure
         self.requests = 0
         self.unmeasured = 0
         self._lock = threading.Lock()
-        self._open: list = []  # its open `with` blocks (collect.Block), in every thread and task
+        self._open: list = []  # its open `with` blocks (blocks.Block), in every thread and task
 
     def add(self, found: Measurement | None) -> None:
         """One call ended (called by the call itself; see `Invocation.end`)."""
@@ -70,7 +70,7 @@ class measure:  # noqa: N801 - used like a function: `with measure()`, `@measure
         self._exit(sys._getframe(1))
 
     def _enter(self, frame: Any) -> None:
-        block = collect.open(self, frame)
+        block = blocks.open(self, frame)
         with self._lock:
             self._open.append((frame, block))
 
@@ -82,42 +82,42 @@ class measure:  # noqa: N801 - used like a function: `with measure()`, `@measure
                     break
             else:
                 raise RuntimeError("measure(): a block exited that was not entered in this frame")
-        collect.close(block)
+        blocks.close(block)
 
     # -- a decorator: each call of the function is a block of its own, adding to these sums --
     def __call__(self, function: Any) -> Any:
         if inspect.isgeneratorfunction(function):
             @functools.wraps(function)
             def measured_generator(*args, **kwargs):
-                return (yield from collect.stepped(self, function(*args, **kwargs)))
+                return (yield from steps.stepped(self, function(*args, **kwargs)))
 
             measured = measured_generator
         elif inspect.isasyncgenfunction(function):
             @functools.wraps(function)
             async def measured_async_generator(*args, **kwargs):
-                async with contextlib.aclosing(collect.astepped(self, function(*args, **kwargs))) as steps:
-                    async for item in steps:
+                async with contextlib.aclosing(steps.astepped(self, function(*args, **kwargs))) as each:
+                    async for item in each:
                         yield item
 
             measured = measured_async_generator
         elif inspect.iscoroutinefunction(function):
             @functools.wraps(function)
             async def measured_async(*args, **kwargs):
-                block = collect.open(self)
+                block = blocks.open(self)
                 try:
                     return await function(*args, **kwargs)
                 finally:
-                    collect.close(block)
+                    blocks.close(block)
 
             measured = measured_async
         else:
             @functools.wraps(function)
             def measured_function(*args, **kwargs):
-                block = collect.open(self)
+                block = blocks.open(self)
                 try:
                     return function(*args, **kwargs)
                 finally:
-                    collect.close(block)
+                    blocks.close(block)
 
             measured = measured_function
         measured.usage = self  # type: ignore[attr-defined]

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import rest
-from .invocation import Invocation
-from .streams import finish_stream, observe
+from ..call import rest
+from ..call.invocation import Invocation
+from ..call.stream_items import finish_stream, observe
 
 # A helper that raises on an event: how many events of the rest of its body are read (for at most
 # rest.SECONDS) before the exception goes on to the user.
