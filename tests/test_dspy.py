@@ -18,7 +18,7 @@ from test_frameworks import PROMPT, assert_each_call_has_its_energy
 
 from opentelemetry_instrumentation_neuralwatt.call.invocation import pending
 from opentelemetry_instrumentation_neuralwatt.emulator import NeuralwattEmulator
-from opentelemetry_instrumentation_neuralwatt.sdk import dspy_lm
+from opentelemetry_instrumentation_neuralwatt.sdk import dspy_engines
 
 ANTHROPIC_MODEL = "moonshotai/Kimi-K2.6"
 ANSWER = "Energy is measured on the GPU for every request and attributed to."  # the emulator's words
@@ -204,7 +204,7 @@ class OpenAIEngine(OwnHttpEngine):
 
 
 def test_a_custom_engine_that_cannot_be_measured_is_named_once(telemetry, emulator, caplog, monkeypatch):
-    monkeypatch.setattr(dspy_lm, "_warned", set())  # once per process: as if this process were new
+    monkeypatch.setattr(dspy_engines, "_warned", set())  # once per process: as if this process were new
     with caplog.at_level(logging.WARNING, logger="opentelemetry_instrumentation_neuralwatt"):
         for engine in (OwnHttpEngine(emulator.base_url), OwnHttpEngine(emulator.base_url),
                        OpenAIEngine(emulator.base_url)):
@@ -225,7 +225,7 @@ class AsyncOwnHttpEngine(OwnHttpEngine):
 
 
 async def test_an_async_custom_engine_that_cannot_be_measured_is_named(telemetry, emulator, caplog, monkeypatch):
-    monkeypatch.setattr(dspy_lm, "_warned", set())
+    monkeypatch.setattr(dspy_engines, "_warned", set())
     model = dspy.LM(f"openai/{MODEL}", engine=OwnHttpEngine(emulator.base_url),
                     async_engine=AsyncOwnHttpEngine(emulator.base_url), cache=False)
     with caplog.at_level(logging.WARNING, logger="opentelemetry_instrumentation_neuralwatt"):

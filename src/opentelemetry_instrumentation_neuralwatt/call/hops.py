@@ -10,6 +10,9 @@ a failing stream helper's (`rest.py`; TRAILER_BYTES). The middleware sends the n
 user reads the stream; the stream proxies make the call current then (`stream_items.py`), so that
 hop is followed too, not taken for another call. Each hop is a request the server measured: the
 call's energy is the sum of its hops' (`energy.total`).
+
+Sync and async twins (`_HopBody.__iter__`/`__aiter__`, `close`/`aclose`, `_rest_of`/`_arest_of`): the
+async ones await the body where the sync ones read it; per piece they share `_feed` and `_taker`.
 """
 
 from __future__ import annotations

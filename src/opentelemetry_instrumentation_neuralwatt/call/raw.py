@@ -8,32 +8,27 @@ import inspect
 import logging
 from typing import Any
 
-import wrapt
-
 from ..wire.bodies import BodyScan, ascanned, scanned
-from . import deferred
-from .copies import Copyable
 from .invocation import Invocation
+from .proxy import CallProxy
 
 logger = logging.getLogger(__name__)
 
 
-class RawResponseProxy(Copyable, wrapt.ObjectProxy):
+class RawResponseProxy(CallProxy):
     """A `with_raw_response` stream or a `with_streaming_response` response.
 
     The span passes to whatever `.parse()` builds (a stream proxy or a parsed model); a raw
     response that is closed or collected before `.parse()` ends the span without energy.
     """
 
-    def __init__(self, raw, invocation: Invocation, take):
-        super().__init__(raw)
-        self._self_invocation = invocation
+    def __init__(self, raw, call: Invocation, take):
+        super().__init__(raw, call)
         self._self_take = take  # `take.take`, handed in: what `.parse()` builds is taken as a result is
-        self._self_handles = [1]
         self._self_parsed: tuple[Any, Any] | None = None  # (what the SDK parsed, what we handed out)
 
     def _self_like(self, wrapped):
-        return RawResponseProxy(wrapped, self._self_invocation, self._self_take)
+        return RawResponseProxy(wrapped, self._self_call, self._self_take)
 
     def parse(self, *args, **kwargs):
         parsed = self.__wrapped__.parse(*args, **kwargs)
@@ -48,7 +43,7 @@ class RawResponseProxy(Copyable, wrapt.ObjectProxy):
         # The SDK caches parse() results: hand out the same proxy for the same object.
         if self._self_parsed is not None and self._self_parsed[0] is parsed:
             return self._self_parsed[1]
-        handed = self._self_take(self._self_invocation, parsed)
+        handed = self._self_take(self._self_call, parsed)
         self._self_parsed = (parsed, handed)
         return handed
 
@@ -83,7 +78,7 @@ class RawResponseProxy(Copyable, wrapt.ObjectProxy):
         return result
 
     def _self_read_whole(self):
-        call = self._self_invocation
+        call = self._self_call
         if not call.ended:
             try:
                 BodyScan(call, self.__wrapped__).whole(self.__wrapped__.http_response.content)
@@ -91,7 +86,7 @@ class RawResponseProxy(Copyable, wrapt.ObjectProxy):
                 logger.debug("neuralwatt: could not read the body", exc_info=True)
 
     def _self_pieces(self, pieces, kind: str):
-        call = self._self_invocation
+        call = self._self_call
         if call.ended:
             return pieces
         try:
@@ -116,8 +111,7 @@ class RawResponseProxy(Copyable, wrapt.ObjectProxy):
 
     def _self_release(self):
         if self._self_parsed is None:
-            self._self_invocation.end()
+            self._self_call.end()
 
-    def __del__(self):  # collected: end the call, but not here (see deferred.py)
-        if self._self_last_handle() and self._self_parsed is None and not self._self_invocation.ended:
-            deferred.later(self._self_invocation.end)
+    def _self_collected(self):  # unread, and never parsed: the call ends without energy
+        return self._self_call.end if self._self_parsed is None else None

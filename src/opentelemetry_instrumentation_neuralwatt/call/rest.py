@@ -6,6 +6,9 @@ Never longer than SECONDS: a synchronous read runs in a daemon thread that is wa
 long (it goes on alone, if the server stalls, until the connection ends); an asynchronous one is
 cancelled then. `take` gets each item and says whether to go on (its own bound: items or bytes);
 `done` runs when the body ended within the bounds.
+
+Sync and async twins (`read_rest`/`aread_rest`): they cannot share a body, since the bound is kept by
+different means (a thread waited for, a coroutine cancelled); `take` and `done` are shared.
 """
 
 from __future__ import annotations

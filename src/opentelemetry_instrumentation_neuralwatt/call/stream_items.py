@@ -1,7 +1,11 @@
 """What a stream proxy does with the items it hands on: each chunk or event to the call's adapter
 (content events only counted, see `Adapter.content_event`), the rest of the body read ahead for an
 owner that ends its span at the last event, and the call made current while a client middleware's
-stream is pulled (see hops.py)."""
+stream is pulled (see hops.py).
+
+Sync and async twins (`read_ahead`/`aread_ahead`, `pulled_as_call`/`apulled_as_call`): the same steps, the
+async one awaiting each item; what they do with an item is shared (`observe`, `finish_stream`).
+"""
 
 from __future__ import annotations
 

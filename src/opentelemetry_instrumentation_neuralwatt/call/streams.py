@@ -7,11 +7,8 @@ decoder (see `sse.py`). Each chunk or event goes to the call's adapter to read.
 
 from __future__ import annotations
 
-import wrapt
-
-from . import deferred
-from .copies import Copyable
-from .invocation import Invocation, pending
+from .invocation import pending
+from .proxy import CallProxy
 from .stream_items import (
     apulled_as_call,
     aread_ahead,
@@ -26,33 +23,28 @@ from .stream_items import (
 __all__ = ["AsyncStreamProxy", "StreamProxy", "finish_stream", "observe"]
 
 
-class StreamProxy(Copyable, wrapt.ObjectProxy):
+class StreamProxy(CallProxy):
     """A `Stream` that ends its request's span exactly once, however the stream ends."""
-
-    def __init__(self, stream, invocation: Invocation):
-        super().__init__(stream)
-        self._self_invocation = invocation
-        self._self_handles = [1]
 
     def __iter__(self):
         # A generator over the SDK's own iteration: the cheapest per-chunk path. Its
         # GeneratorExit (the consumer dropped this iterator: `break`, `next(iter(s))`) does not
         # end the span, because the stream itself lives on and can still be read.
-        invocation, stream = self._self_invocation, self.__wrapped__
-        is_last = invocation.adapter.is_last if reads_ahead(invocation) else None
-        if invocation.hops is not None:
-            stream = pulled_as_call(invocation, stream)
-        routine = counted_event(invocation)
+        call, stream = self._self_call, self.__wrapped__
+        is_last = call.adapter.is_last if reads_ahead(call) else None
+        if call.hops is not None:
+            stream = pulled_as_call(call, stream)
+        routine = counted_event(call)
         counting = False  # content has begun, and its pieces are only counted
         try:
             for chunk in stream:
                 if counting and getattr(chunk, "type", None) == routine:
-                    invocation.output_chunks += 1  # a content piece: counted, nothing to read
+                    call.output_chunks += 1  # a content piece: counted, nothing to read
                 else:
-                    observe(invocation, chunk)
-                    counting = routine is not None and invocation.first_chunk_at is not None
+                    observe(call, chunk)
+                    counting = routine is not None and call.first_chunk_at is not None
                     if is_last is not None and is_last(chunk):  # (a content piece never is)
-                        rest = read_ahead(invocation, stream)
+                        rest = read_ahead(call, stream)
                         yield chunk
                         yield from rest
                         return
@@ -60,24 +52,24 @@ class StreamProxy(Copyable, wrapt.ObjectProxy):
         except GeneratorExit:
             raise
         except BaseException as error:
-            invocation.finish(error)
+            call.finish(error)
             raise
-        finish_stream(invocation)
+        finish_stream(call)
 
     def __next__(self):
-        token = pending.set(self._self_invocation) if self._self_invocation.hops is not None else None
+        token = pending.set(self._self_call) if self._self_call.hops is not None else None
         try:
             chunk = self.__wrapped__.__next__()
         except StopIteration:
-            finish_stream(self._self_invocation)
+            finish_stream(self._self_call)
             raise
         except BaseException as error:
-            self._self_invocation.finish(error)
+            self._self_call.finish(error)
             raise
         finally:
             if token is not None:
                 pending.reset(token)
-        observe(self._self_invocation, chunk)
+        observe(self._self_call, chunk)
         return chunk
 
     def __enter__(self):
@@ -88,67 +80,62 @@ class StreamProxy(Copyable, wrapt.ObjectProxy):
         try:
             return self.__wrapped__.__exit__(exc_type, exc, tb)
         finally:
-            finish_stream(self._self_invocation)
+            finish_stream(self._self_call)
 
     def close(self):
         try:
             return self.__wrapped__.close()
         finally:
-            finish_stream(self._self_invocation)
-
-    def __del__(self):  # collected: end the call, but not here (see deferred.py)
-        if self._self_last_handle() and not self._self_invocation.ended:
-            deferred.later(self._self_invocation.finish)
+            finish_stream(self._self_call)
 
 
-class AsyncStreamProxy(Copyable, wrapt.ObjectProxy):
-    """An `AsyncStream` that ends its request's span exactly once, however the stream ends."""
 
-    def __init__(self, stream, invocation: Invocation):
-        super().__init__(stream)
-        self._self_invocation = invocation
-        self._self_handles = [1]
+class AsyncStreamProxy(CallProxy):
+    """An `AsyncStream` that ends its request's span exactly once, however the stream ends. Its
+    methods are `StreamProxy`'s, awaiting where the SDK's do: a body that both calls and awaits
+    cannot be written once, and the loop stays inline (a shared per-chunk function would add a
+    call to every chunk of every stream)."""
 
     async def __aiter__(self):
-        invocation, stream = self._self_invocation, self.__wrapped__
-        is_last = invocation.adapter.is_last if reads_ahead(invocation) else None
-        if invocation.hops is not None:
-            stream = apulled_as_call(invocation, stream)
-        routine = counted_event(invocation)
+        call, stream = self._self_call, self.__wrapped__
+        is_last = call.adapter.is_last if reads_ahead(call) else None
+        if call.hops is not None:
+            stream = apulled_as_call(call, stream)
+        routine = counted_event(call)
         counting = False  # as in StreamProxy.__iter__
         try:
             async for chunk in stream:
                 if counting and getattr(chunk, "type", None) == routine:
-                    invocation.output_chunks += 1
+                    call.output_chunks += 1
                 else:
-                    observe(invocation, chunk)
-                    counting = routine is not None and invocation.first_chunk_at is not None
+                    observe(call, chunk)
+                    counting = routine is not None and call.first_chunk_at is not None
                     if is_last is not None and is_last(chunk):
-                        for item in [chunk, *await aread_ahead(invocation, stream)]:
+                        for item in [chunk, *await aread_ahead(call, stream)]:
                             yield item
                         return
                 yield chunk
         except GeneratorExit:
             raise
         except BaseException as error:
-            invocation.finish(error)
+            call.finish(error)
             raise
-        finish_stream(invocation)
+        finish_stream(call)
 
     async def __anext__(self):
-        token = pending.set(self._self_invocation) if self._self_invocation.hops is not None else None
+        token = pending.set(self._self_call) if self._self_call.hops is not None else None
         try:
             chunk = await self.__wrapped__.__anext__()
         except StopAsyncIteration:
-            finish_stream(self._self_invocation)
+            finish_stream(self._self_call)
             raise
         except BaseException as error:
-            self._self_invocation.finish(error)
+            self._self_call.finish(error)
             raise
         finally:
             if token is not None:
                 pending.reset(token)
-        observe(self._self_invocation, chunk)
+        observe(self._self_call, chunk)
         return chunk
 
     async def __aenter__(self):
@@ -159,18 +146,15 @@ class AsyncStreamProxy(Copyable, wrapt.ObjectProxy):
         try:
             return await self.__wrapped__.__aexit__(exc_type, exc, tb)
         finally:
-            finish_stream(self._self_invocation)
+            finish_stream(self._self_call)
 
     async def close(self):
         try:
             return await self.__wrapped__.close()
         finally:
-            finish_stream(self._self_invocation)
+            finish_stream(self._self_call)
 
     async def aclose(self):
-        finish_stream(self._self_invocation)  # nothing more will be read: end the call first
+        finish_stream(self._self_call)  # nothing more will be read: end the call first
         return await self.__wrapped__.aclose()
 
-    def __del__(self):  # collected: end the call, but not here (see deferred.py)
-        if self._self_last_handle() and not self._self_invocation.ended:
-            deferred.later(self._self_invocation.finish)

@@ -6,6 +6,9 @@ one CLIENT span per API call, current while the SDK makes the request, ended whe
 (or a stream's body) ends. One call must not get two GenAI spans, so when that span exists our
 attributes go on it (`Invocation.adopt`) and are set before the SDK ends it; when it does not,
 the call gets our own span as on openai.
+
+Sync and async twins (`_stream_helper`/`_async_stream_helper`): the async manager holds a coroutine to
+await, the sync one a function to call; both hand the request to `run`.
 """
 
 from __future__ import annotations
@@ -14,14 +17,11 @@ import json
 import logging
 from typing import Any
 
-from opentelemetry import trace
-
 from ..call import begin, run
-from ..call.invocation import pending
 from ..call.run import async_wrapper, sync_wrapper
-from ..call.stream_items import finish_stream
 from ..telemetry import content
 from .adapter import Adapter, add_finish_reason, get, keep_energy, keep_text, request_attributes
+from .anthropic_span import adopt_sdk_span, async_adopt_sdk_span, end_before_sdk
 from .stream_helpers import async_helper_events, helper_events
 
 logger = logging.getLogger(__name__)
@@ -54,8 +54,8 @@ class AnthropicMessages(Adapter):
         # Where the SDK's own span is current: adopt it (`client_hooks.process_response_hook` then
         # reads whole responses before the SDK ends it).
         return targets + [
-            (client, "SyncAPIClient._request", _adopt_sdk_span),
-            (client, "AsyncAPIClient._request", _async_adopt_sdk_span),
+            (client, "SyncAPIClient._request", adopt_sdk_span),
+            (client, "AsyncAPIClient._request", async_adopt_sdk_span),
         ]
 
     def sdk_traces(self, client: Any) -> bool:
@@ -99,14 +99,7 @@ class AnthropicMessages(Adapter):
         keep_energy(call, item)
 
     def end_before_sdk(self, call: Any, stream: Any) -> None:
-        """The SDK ends its span when the body of a stream (or of a raw or streaming response)
-        ends (`stream_observer.end`), after the trailing `: energy` comment went through the
-        decoder, or before the user read the body: end ours just before that."""
-        response = getattr(stream, "response", None) or getattr(stream, "http_response", None)
-        body = getattr(response, "stream", None)
-        observer = getattr(body, "stream_observer", None)
-        if body is not None and observer is not None and not isinstance(observer, _EndOursFirst):
-            body.stream_observer = _EndOursFirst(observer, call)
+        end_before_sdk(call, stream)
 
     def _stream_helper(self, wrapped, instance, args, kwargs):
         manager = wrapped(*args, **kwargs)
@@ -159,81 +152,6 @@ def _observe_usage(call: Any, usage: Any) -> None:
     output = get(usage, "output_tokens")
     if output is not None:
         call.output_tokens = output
-
-
-class _EndOursFirst:
-    """The SDK's stream observer, with our call ended before the SDK's span is."""
-
-    def __init__(self, inner: Any, call: Any) -> None:
-        self.inner, self._call = inner, call
-        self._held = False
-
-    def __getattr__(self, name):  # begin, item and whatever a later SDK adds
-        # Kept on the instance: `item` is asked for once per event, and a lookup that reaches
-        # `__getattr__` costs more than the SDK's own work for the event.
-        value = getattr(self.inner, name)
-        setattr(self, name, value)
-        return value
-
-    def end(self, how: Any, error: Any = None) -> None:
-        call = self._call
-        if error is not None and not call.ended and not self._held:
-            # The body failed: the bytes it had received are read on the way up (sse.py), after
-            # this. Hold the SDK's end until our stream proxy has the error and ends the call.
-            self._held = True
-            call.on_end = lambda: self._end_sdk(how, error)
-            return
-        if error is None and not call.ended and (how == "read") != self._held:
-            # The body reports "read" as soon as its last bytes arrive (and "closed" right after),
-            # before the decoder has read the lines after the last blank line: a trailing
-            # `: energy`. The stream reports "read" again once it has decoded everything. Hold
-            # the SDK's end until then, or until our stream proxy ends the call.
-            if not self._held:
-                self._held = True
-                call.on_end = lambda: self._end_sdk(how, None)
-            return
-        try:
-            if error is not None:  # what the stream carried before it failed is kept
-                call.finish(error)
-            elif call.failing is not None:  # see _end_sdk
-                call.finish(call.failing)
-            else:
-                finish_stream(call)
-        except Exception:
-            logger.debug("neuralwatt: could not end a call before the SDK's span", exc_info=True)
-        self._end_sdk(how, error)
-
-    def _end_sdk(self, how: Any, error: Any) -> None:
-        if error is None and self._call.failing is not None:
-            # A stream helper raised on an event, and the rest of the body was read for the energy
-            # (stream_helpers.py): our call ended with the helper's error; the SDK hears what it
-            # would have without that read, an application that stopped reading (which keeps the
-            # ERROR status, where "read" would set OK).
-            how = "closed"
-        self.inner.end(how, error)  # the SDK's FirstEnd drops a second end
-
-
-def _adopt(call: Any) -> None:
-    if call.span is not None:  # ours already (the SDK's tracing is off): nothing to adopt
-        return
-    try:
-        call.adopt(trace.get_current_span())
-    except Exception:
-        logger.debug("neuralwatt: could not adopt the SDK's span", exc_info=True)
-
-
-def _adopt_sdk_span(wrapped, instance, args, kwargs):
-    call = pending.get()
-    if call is not None:
-        _adopt(call)
-    return wrapped(*args, **kwargs)
-
-
-async def _async_adopt_sdk_span(wrapped, instance, args, kwargs):
-    call = pending.get()
-    if call is not None:
-        _adopt(call)
-    return await wrapped(*args, **kwargs)
 
 
 ADAPTER = AnthropicMessages()

@@ -1,7 +1,11 @@
 """Hooks on the SDK clients' `_process_response`, which every successful call goes through:
 the response's headers reach the call's record; when the SDK's own span was adopted (anthropic),
 a whole response is read before the SDK ends that span; and a call that bypassed our wrappers is
-still recorded."""
+still recorded.
+
+Sync and async twins (`process_response_hook`/`async_...`, `middleware_result_hook`/`async_...`): shells
+that call or await the SDK; everything after is shared (`_processed`, `_not_processed`,
+`_middleware_result`)."""
 
 from __future__ import annotations
 

@@ -7,6 +7,9 @@ own generator, past our proxy: its call ends there, ERROR with `error.type`. The
 energy right after the last event, so the rest of the body is read first, bounded (`rest.py`: at
 most 0.25 s, and TRAILER_EVENTS events), then the user's exception goes on unchanged, with
 whatever energy arrived by then.
+
+Sync and async twins (each `x`/`async_x` and `_x`/`_ax` pair): the async one awaits the SDK where
+the sync one calls it; what they decide is shared (`_call_of`, `_helper_stream_ended`, `_observer`).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ TRAILER_EVENTS = 64
 
 
 def _call_of(helper: Any) -> Invocation | None:
-    call = getattr(getattr(helper, "_raw_stream", None), "_self_invocation", None)
+    call = getattr(getattr(helper, "_raw_stream", None), "_self_call", None)
     return call if isinstance(call, Invocation) else None
 
 

@@ -1,6 +1,9 @@
 """A generator run one step at a time with a block open around each step (`blocks.open`): the
 calls its body makes count in the block, not those its consumer makes between steps. Used by
-`@measure()` on generator functions and by the `llm` plugin around llm's `execute`."""
+`@measure()` on generator functions and by the `llm` plugin around llm's `execute`.
+
+Sync and async twins (`stepped`/`astepped`): a generator cannot delegate to an async generator, nor the
+reverse; the block each step opens and closes is shared (`blocks.open`, `blocks.close`)."""
 
 from __future__ import annotations
 

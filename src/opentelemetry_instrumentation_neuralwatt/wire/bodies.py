@@ -1,7 +1,10 @@
 """A raw response body read by the user (`with_streaming_response`'s `.read()`, `.text()`,
 `.json()`, `.iter_bytes()`, `.iter_text()`, `.iter_lines()`): whoever reads the bytes that carry
 the energy, the call records it. An SSE body goes through a decoder of the SDK's own kind with
-our hook on it, as a stream would; a JSON body is read once it is whole."""
+our hook on it, as a stream would; a JSON body is read once it is whole.
+
+Sync and async twins (`scanned`/`ascanned`): a loop that awaits cannot be the loop that does not;
+everything each piece needs is in `BodyScan`, shared."""
 
 from __future__ import annotations
 

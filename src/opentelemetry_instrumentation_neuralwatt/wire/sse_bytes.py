@@ -9,6 +9,9 @@ then fails, stalls or is dropped keeps it, whatever the decoder still held.
 
 An MCR status frame (`event: mcr-status`) is an event: the user may ask to have it hidden, so the
 decoded events pass through us too, but are only looked at once a piece of the body held that name.
+
+Sync and async twins (`_scanned`/`_ascanned`, `_events`/`_aevents`, and the two hooks): loops that await
+cannot be the loops that do not; per piece and per event they share `_feed` and `_status_frame`.
 """
 
 from __future__ import annotations
