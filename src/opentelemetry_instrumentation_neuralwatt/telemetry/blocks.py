@@ -33,11 +33,15 @@ from opentelemetry import context
 
 _BLOCKS = context.create_key("neuralwatt-blocks")
 _GENERATOR = inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR
-# A generator driven by these is a `with` block of its caller's, not an iteration.
-_CONTEXT_MANAGERS = frozenset(code for code in (
-    getattr(getattr(contextlib, "_GeneratorContextManager", None), "__enter__", None),
-    getattr(getattr(contextlib, "_AsyncGeneratorContextManager", None), "__aenter__", None),
-) for code in [getattr(code, "__code__", None)] if code is not None)
+
+
+def _code(owner: str, method: str) -> Any:
+    return getattr(getattr(getattr(contextlib, owner, None), method, None), "__code__", None)
+
+
+# A generator driven by one of these is its caller's `with` block, not an iteration.
+_CONTEXT_MANAGERS = frozenset(code for code in (_code("_GeneratorContextManager", "__enter__"),
+                                                _code("_AsyncGeneratorContextManager", "__aenter__")) if code)
 
 
 class Block:
