@@ -77,7 +77,8 @@ class AnthropicMessages(Adapter):
 
     def observe(self, call: Any, item: Any) -> None:
         """A whole `Message`, its decoded JSON, or one stream event."""
-        kind = get(item, "type")
+        field = fields(item)
+        kind = field("type")
         if kind == "message_start":
             _observe_message(call, get(item, "message"))
         elif kind == "content_block_delta":
@@ -88,7 +89,7 @@ class AnthropicMessages(Adapter):
             _observe_usage(call, get(item, "usage"))
         elif kind == "message" or kind is None:
             _observe_message(call, item)
-            add_finish_reason(call, get(item, "stop_reason"))
+            add_finish_reason(call, field("stop_reason"))
             if call.output_text is not None:  # one message: its text blocks joined, tool uses apart
                 for block in get(item, "content") or ():
                     keep_text(call, 0, get(block, "text"))
@@ -149,8 +150,9 @@ def _observe_usage(call: Any, usage: Any) -> None:
     uncached = get("input_tokens")
     if type(uncached) is int:
         # The GenAI conventions count every input token; Anthropic reports cache reads apart.
-        call.input_tokens = uncached + sum(n for n in (call.cache_read_tokens, call.cache_write_tokens)
-                                           if type(n) is int)
+        cached = call.cache_read_tokens if type(call.cache_read_tokens) is int else 0
+        written = call.cache_write_tokens if type(call.cache_write_tokens) is int else 0
+        call.input_tokens = uncached + cached + written
     output = get("output_tokens")
     if output is not None:
         call.output_tokens = output
