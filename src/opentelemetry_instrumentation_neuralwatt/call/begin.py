@@ -54,9 +54,10 @@ def _suppressed(current: Any) -> bool:
 
 def _address(client: Any):
     """The client's host, port and whether it is Neuralwatt, computed once per base URL."""
-    # `_base_url` is what the `base_url` property returns; openai 3 builds that property with a
-    # function-level import that costs more than the rest of this function.
-    url = getattr(client, "_base_url", None) or client.base_url
+    # What the `base_url` property returns, read where the SDK keeps it: openai 3 builds that
+    # property (and `_base_url`, a property there too) with a function-level import that costs
+    # more than the rest of this function; anthropic and older openai releases keep `_base_url`.
+    url = getattr(client, "_configured_base_url", None) or getattr(client, "_base_url", None) or client.base_url
     cached = state.addresses.get(id(url))
     if cached is None or cached[0] is not url:
         port = url.port or _DEFAULT_PORTS.get(url.scheme)  # httpx leaves a scheme's default port out

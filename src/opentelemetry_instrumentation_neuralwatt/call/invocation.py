@@ -47,7 +47,7 @@ class Invocation:
         "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "output_text", "output_tools",
         "data_energy", "data_cost", "data_mcr", "service_tier", "decoder", "headers", "reports",
         "first_chunk_at", "output_chunks", "response", "ended", "blocks", "on_end", "_token", "_read_headers",
-        "genai", "client", "tenant", "failing", "hops",
+        "genai", "client", "tenant", "failing", "hops", "started_in", "in_context",
     )
 
     def __init__(self, telemetry: Telemetry, adapter: Any, operation: str, model: str | None,
@@ -89,6 +89,8 @@ class Invocation:
         self.span = None
         self.parent_span = None
         self.started_ns = 0
+        self.started_in = current  # the context the call started in
+        self.in_context: Context | None = None  # that context with the call's span, once made current
         self.started = time.perf_counter()
         if traced:
             if genai is not None:
@@ -99,14 +101,17 @@ class Invocation:
                 self.parent_span = trace.get_current_span(current)
                 self.started_ns = time.time_ns()
             else:  # last: once the span has started, nothing of ours runs before the call owns it
-                self.span = telemetry.start_span(self)
+                self.span = telemetry.start_span(self, context=current)
 
     # -- the span is current while the SDK sends the request, so HTTP spans nest under it --
     def activate(self) -> None:
         # A no-op tracer's invalid span is not made current: it would hide the caller's span.
         try:
             if self.span is not None and not self.adopted and self.span.get_span_context().is_valid:
-                self._token = context.attach(trace.set_span_in_context(self.span))
+                # The context the call started in, with its span: current while the SDK sends the
+                # request, and the metric points' (exemplars).
+                self.in_context = trace.set_span_in_context(self.span, self.started_in)
+                self._token = context.attach(self.in_context)
         except Exception:  # a tracer whose spans raise costs the user's call nothing
             logger.debug("neuralwatt: could not make the span current", exc_info=True)
 

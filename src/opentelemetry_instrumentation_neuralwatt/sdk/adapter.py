@@ -85,6 +85,17 @@ def get(obj: Any, name: str) -> Any:
     return getattr(obj, name, None)
 
 
+_NO_FIELDS: dict = {}
+
+
+def fields(obj: Any):
+    """`get` for several fields of one object: its `.get`, or that of an SDK model's declared
+    fields (pydantic keeps them in `__dict__`), looked up once."""
+    if isinstance(obj, dict):
+        return obj.get
+    return getattr(obj, "__dict__", _NO_FIELDS).get
+
+
 def keep_energy(call: Any, item: Any) -> None:
     """An `energy` / `cost` / `mcr` object beside the API's own fields: in a decoded dict, or among an SDK
     model's extra keys (read there, not with getattr: a missing attribute raises, which is slow

@@ -20,7 +20,7 @@ from typing import Any
 from ..call import begin, run
 from ..call.run import async_wrapper, sync_wrapper
 from ..telemetry import content
-from .adapter import Adapter, add_finish_reason, get, keep_energy, keep_text, request_attributes
+from .adapter import Adapter, add_finish_reason, fields, get, keep_energy, keep_text, request_attributes
 from .anthropic_span import adopt_sdk_span, async_adopt_sdk_span, end_before_sdk
 from .stream_helpers import async_helper_events, helper_events
 
@@ -77,7 +77,8 @@ class AnthropicMessages(Adapter):
 
     def observe(self, call: Any, item: Any) -> None:
         """A whole `Message`, its decoded JSON, or one stream event."""
-        kind = get(item, "type")
+        field = fields(item)
+        kind = field("type")
         if kind == "message_start":
             _observe_message(call, get(item, "message"))
         elif kind == "content_block_delta":
@@ -88,7 +89,7 @@ class AnthropicMessages(Adapter):
             _observe_usage(call, get(item, "usage"))
         elif kind == "message" or kind is None:
             _observe_message(call, item)
-            add_finish_reason(call, get(item, "stop_reason"))
+            add_finish_reason(call, field("stop_reason"))
             if call.output_text is not None:  # one message: its text blocks joined, tool uses apart
                 for block in get(item, "content") or ():
                     keep_text(call, 0, get(block, "text"))
@@ -130,26 +131,29 @@ def _request_attribute(manager: Any) -> str:
 def _observe_message(call: Any, message: Any) -> None:
     if message is None:
         return
+    field = fields(message)
     if call.response_id is None:
-        call.response_id = get(message, "id")
-        call.response_model = get(message, "model")
-    _observe_usage(call, get(message, "usage"))
+        call.response_id = field("id")
+        call.response_model = field("model")
+    _observe_usage(call, field("usage"))
 
 
 def _observe_usage(call: Any, usage: Any) -> None:
     if usage is None:
         return
-    cache_read, cache_write = get(usage, "cache_read_input_tokens"), get(usage, "cache_creation_input_tokens")
+    get = fields(usage)
+    cache_read, cache_write = get("cache_read_input_tokens"), get("cache_creation_input_tokens")
     if cache_read is not None:
         call.cache_read_tokens = cache_read
     if cache_write is not None:
         call.cache_write_tokens = cache_write
-    uncached = get(usage, "input_tokens")
+    uncached = get("input_tokens")
     if type(uncached) is int:
         # The GenAI conventions count every input token; Anthropic reports cache reads apart.
-        call.input_tokens = uncached + sum(n for n in (call.cache_read_tokens, call.cache_write_tokens)
-                                           if type(n) is int)
-    output = get(usage, "output_tokens")
+        cached = call.cache_read_tokens if type(call.cache_read_tokens) is int else 0
+        written = call.cache_write_tokens if type(call.cache_write_tokens) is int else 0
+        call.input_tokens = uncached + cached + written
+    output = get("output_tokens")
     if output is not None:
         call.output_tokens = output
 

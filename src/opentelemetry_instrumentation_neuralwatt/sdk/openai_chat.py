@@ -6,7 +6,7 @@ from typing import Any
 
 from ..call.run import async_wrapper, sync_wrapper
 from ..telemetry import content
-from .adapter import MAX_LIST, Adapter, add_finish_reason, get, keep_energy, keep_text, request_attributes
+from .adapter import MAX_LIST, Adapter, add_finish_reason, fields, get, keep_energy, keep_text, request_attributes
 from .stream_helpers import async_helper_closed, async_helper_events, helper_closed, helper_events
 
 
@@ -115,8 +115,9 @@ def _observe_any(call: Any, chunk: Any) -> None:
 
 def _usage_details(call: Any, usage: Any) -> None:
     """Cache-read input tokens and reasoning output tokens, when the server reports them."""
-    call.cache_read_tokens = get(get(usage, "prompt_tokens_details"), "cached_tokens")
-    call.reasoning_tokens = get(get(usage, "completion_tokens_details"), "reasoning_tokens")
+    field = fields(usage)
+    call.cache_read_tokens = get(field("prompt_tokens_details"), "cached_tokens")
+    call.reasoning_tokens = get(field("completion_tokens_details"), "reasoning_tokens")
 
 
 def _keep_output(call: Any, choice: Any) -> None:

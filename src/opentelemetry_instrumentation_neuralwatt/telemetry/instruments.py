@@ -13,7 +13,7 @@ import threading
 import weakref
 
 from opentelemetry import metrics
-from opentelemetry.metrics import Observation, get_meter
+from opentelemetry.metrics import NoOpHistogram, Observation, get_meter
 from opentelemetry.semconv._incubating.metrics import gen_ai_metrics as GenAIMetrics
 from opentelemetry.semconv.attributes import server_attributes
 
@@ -55,6 +55,8 @@ class Instruments:
         self.time_per_output_chunk = histogram(
             GenAIMetrics.GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK, "s",
             "Time per output chunk after the first, for streams", TIME_PER_CHUNK_BUCKETS_S)
+        # A no-op meter provider's instruments record nothing: the points are not even made then.
+        self.records = not isinstance(self.energy, NoOpHistogram)
         self.energy_remaining: dict = {}
         self.allowance_remaining: dict = {}
         for name, unit, description, values in (

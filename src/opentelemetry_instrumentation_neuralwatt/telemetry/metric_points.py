@@ -61,8 +61,10 @@ class MetricPoints:
     def energy(self, call, found: Measurement, common: dict, context) -> None:
         """Joules, watts, grams of CO2e and dollars; the named baggage entries (a tenant) go on
         these points only, not on the GenAI ones."""
-        labels = self._with_tenant(common, call.tenant) if call.tenant else common
         metrics = self.instruments
+        if not metrics.records:
+            return
+        labels = self._with_tenant(common, call.tenant) if call.tenant else common
         if found.joules is not None:
             metrics.energy.record(found.joules, labels, context)
         if found.watts is not None:
@@ -103,6 +105,8 @@ class MetricPoints:
         stream timings. Time per output chunk is one point per stream (the mean gap after the first
         chunk), not one per chunk: a histogram record per chunk would cost more than the stream."""
         metrics = self.instruments
+        if not metrics.records:
+            return
         common = labels[0]
         metrics.duration.record(elapsed, common, context)
         if error is not None:

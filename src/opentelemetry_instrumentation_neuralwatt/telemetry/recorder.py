@@ -40,9 +40,11 @@ class Telemetry:
         self.attribution: Any = None  # labels.Attribution, when baggage keys are named
         self.rollup: Any = None  # rollup.Ancestry, when roll-up is on
 
-    def start_span(self, call, start_time: int | None = None):
+    def start_span(self, call, start_time: int | None = None, context=None):
+        """The call's span, a child of the span current in `context` (the one the call started
+        in, when given; read now otherwise)."""
         model = call.request_model
-        return self.tracer.start_span(f"{call.operation} {model}" if model else call.operation,
+        return self.tracer.start_span(f"{call.operation} {model}" if model else call.operation, context,
                                       kind=SpanKind.CLIENT, attributes=call.request_attributes,
                                       start_time=start_time)
 
@@ -55,7 +57,9 @@ class Telemetry:
         span = call.span
         # Recorded in the span's context: with the SDK's default exemplar filter, each point links
         # to the request's trace (a no-op tracer's invalid span has none to link to).
-        context = None if span is None or span is INVALID_SPAN else trace.set_span_in_context(span)
+        context = call.in_context  # the one the call made current, when it did
+        if context is None and span is not None and span is not INVALID_SPAN:
+            context = trace.set_span_in_context(span)
         if found is not None:
             points.energy(call, found, labels[0], context)
         if span is None:  # not a Neuralwatt endpoint: its energy is counted, nothing else is ours

@@ -90,23 +90,24 @@ def live_wire(call, span, attributes: dict) -> None:
             span.add_event(ENERGY_REPORT_EVENT, dict(report.attributes))
 
 
+_RESPONSE_MODEL, _RESPONSE_ID = GenAI.GEN_AI_RESPONSE_MODEL, GenAI.GEN_AI_RESPONSE_ID
+_FINISH_REASONS = GenAI.GEN_AI_RESPONSE_FINISH_REASONS
+_INPUT_TOKENS, _OUTPUT_TOKENS = GenAI.GEN_AI_USAGE_INPUT_TOKENS, GenAI.GEN_AI_USAGE_OUTPUT_TOKENS
+
+
 def response_attributes(call) -> dict:
     attributes: dict[str, Any] = {}
-    for attribute, value in ((GenAI.GEN_AI_RESPONSE_MODEL, call.response_model),
-                             (GenAI.GEN_AI_RESPONSE_ID, call.response_id)):
+    for attribute, value in ((_RESPONSE_MODEL, call.response_model), (_RESPONSE_ID, call.response_id)):
         value = clean_text(value)
         if value:
             attributes[attribute] = value
     if call.finish_reasons:
-        attributes[GenAI.GEN_AI_RESPONSE_FINISH_REASONS] = [clean_text(str(r)) or "" for r in call.finish_reasons]
-    for attribute, number in (
-        (GenAI.GEN_AI_USAGE_INPUT_TOKENS, call.input_tokens),
-        (GenAI.GEN_AI_USAGE_OUTPUT_TOKENS, call.output_tokens),
-        (CACHE_READ_TOKENS, call.cache_read_tokens),
-        (CACHE_WRITE_TOKENS, call.cache_write_tokens),
-        (REASONING_TOKENS, call.reasoning_tokens),
-    ):
-        if count(number):
+        attributes[_FINISH_REASONS] = [clean_text(str(r)) or "" for r in call.finish_reasons]
+    for attribute, number in ((_INPUT_TOKENS, call.input_tokens), (_OUTPUT_TOKENS, call.output_tokens),
+                              (CACHE_READ_TOKENS, call.cache_read_tokens),
+                              (CACHE_WRITE_TOKENS, call.cache_write_tokens),
+                              (REASONING_TOKENS, call.reasoning_tokens)):
+        if number is not None and count(number):  # most calls report some of these only
             attributes[attribute] = number
     if call.output_text or call.output_tools:
         output = content.output_messages(call)

@@ -55,8 +55,10 @@ class Measurement:
 
 def measurement(energy: Any = None, cost: Any = None) -> Measurement | None:
     """Validate an energy and/or cost payload (dicts or raw JSON text); None if nothing valid."""
-    energy = _load(energy) if energy is not None else None
-    cost = _load(cost) if cost is not None else None
+    if energy is not None and type(energy) is not dict:  # a body's objects are dicts already
+        energy = _load(energy)
+    if cost is not None and type(cost) is not dict:
+        cost = _load(cost)
     if energy is None and cost is None:
         return None
     joules = watts = carbon = cost_usd = measured = None

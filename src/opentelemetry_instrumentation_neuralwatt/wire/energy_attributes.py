@@ -10,7 +10,6 @@ from .fields import (
     COST_NUMBERS,
     COST_PREFIX,
     ENERGY_FIELDS,
-    ENERGY_NUMBERS,
     ENERGY_PREFIX,
     FIELD_NAME,
     KNOWN_ATTRIBUTES,
@@ -54,65 +53,67 @@ class _Builder:
         self.attributes[prefix + name] = valid
 
 
-def attributes(energy: dict | None, cost: dict | None) -> dict[str, AttributeValue]:
-    """Every valid field of decoded payloads as a span attribute; what is dropped is logged."""
-    out = _Builder()
-    attributes = out.attributes
-    measured = None
+# Cost fields: wire name -> (attribute name, lowest and highest valid value).
+_COST_FIELDS = {name: (COST_PREFIX + name, low, high) for name, (low, high) in COST_NUMBERS.items()}
 
+
+def attributes(energy: dict | None, cost: dict | None) -> dict[str, AttributeValue]:
+    """Every valid field of decoded payloads as a span attribute; what is dropped is logged. One
+    look per field, and a `_Builder` only for a payload with an unknown or invalid field: this
+    runs for every request a kept span records."""
+    attributes: dict[str, AttributeValue] = {}
+    out: _Builder | None = None
     if energy is not None:
-        measured_value = energy.get(MEASURED)
-        if isinstance(measured_value, bool):
-            measured = measured_value
-            attributes[MEASURED_ATTRIBUTE] = measured_value
+        measured = energy.get(MEASURED)
+        if type(measured) is bool:
+            attributes[MEASURED_ATTRIBUTE] = measured
         elif MEASURED in energy:
+            out = _Builder()
             out.drop(MEASURED)
-        # An unmeasured request may still carry placeholder zeros: they are not data.
-        numbers_count = measured is not False
+        numbers_count = measured is not False  # an unmeasured request's placeholder zeros are not data
         for name, value in energy.items():
-            if type(value) is float and numbers_count:  # the usual field: a known number, in bounds
-                number_field = ENERGY_NUMBERS.get(name)
-                if number_field is not None and 0.0 < value <= number_field[1]:
-                    attributes[number_field[0]] = value
-                    continue
-            known = ENERGY_FIELDS.get(name)  # one look per field: this runs for every request
+            known = ENERGY_FIELDS.get(name)
             if known is None:
                 if name != MEASURED:
+                    out = out or _Builder()
                     out.extra(ENERGY_PREFIX, name, value)
                 continue
             kind, attribute, high = known
             if kind is float:
-                checked = number(value, 0.0, high)
-                if checked is not None and numbers_count:
-                    attributes[attribute] = checked
-                else:
-                    out.drop(name)
-            elif kind is bool:
-                if type(value) is bool:
+                if type(value) is not float or not 0.0 < value <= high:  # the usual value: taken as it is
+                    value = number(value, 0.0, high)
+                if value is not None and numbers_count:
                     attributes[attribute] = value
-                else:
-                    out.drop(name)
-            else:
+                    continue
+            elif kind is str:
                 text = value[:MAX_STRING_CHARS] if type(value) is str and value.isascii() else clean_text(value)
                 if text:
                     attributes[attribute] = text
-                else:
-                    out.drop(name)
+                    continue
+            elif type(value) is bool:
+                attributes[attribute] = value
+                continue
+            out = out or _Builder()
+            out.drop(name)
 
     if cost is not None:
         for name, value in cost.items():
-            bounds = COST_NUMBERS.get(name)
-            if bounds is not None:
-                low, high = bounds
-                checked = value if type(value) is float and low <= value <= high and value else number(value, low, high)
-                if checked is None:
+            known_cost = _COST_FIELDS.get(name)
+            if known_cost is None:
+                out = out or _Builder()
+                out.extra(COST_PREFIX, name, value)
+                continue
+            attribute, low, high = known_cost
+            if type(value) is not float or not (low <= value <= high and value):
+                value = number(value, low, high)
+                if value is None:
+                    out = out or _Builder()
                     out.drop(f"cost.{name}")
                     continue
-                attributes[COST_PREFIX + name] = checked
-            else:
-                out.extra(COST_PREFIX, name, value)
+            attributes[attribute] = value
 
-    if out.dropped:
-        logger.debug("neuralwatt: dropped invalid energy/cost fields: %s", ", ".join(out.dropped[:20]))
+    if out is not None:
+        attributes.update(out.attributes)
+        if out.dropped:
+            logger.debug("neuralwatt: dropped invalid energy/cost fields: %s", ", ".join(out.dropped[:20]))
     return attributes
-

@@ -120,8 +120,11 @@ class ResponseHeaders:
                 if text:
                     attributes[target] = text[:MAX_TEXT]
                 continue
-            number = _number(value)
-            if number is None:
+            try:  # `_number`, written out: this runs for each header of each response a kept span records
+                number = float(value)
+            except ValueError:
+                continue
+            if not -1e12 < number < 1e12:  # also false for NaN
                 continue
             if kind == "cost":
                 if cost is None:
