@@ -147,23 +147,23 @@ def verdicts(runs: list, group: str, rows: list, cells: list) -> list:
     return lines
 
 
-def per_call(runs: list, group: str, row: str, key: str) -> str:
-    """µs per whole call over canned bytes, each run: the bare call (bare_ms) or what a row adds (extra_us)."""
-    found = [run[(group, row)].get("cells", {}).get("whole:canned", {}) for run in runs]
+def per_call(runs: list, group: str, row: str, key: str, cell: str = "whole:canned") -> str:
+    """µs per whole call, each run: the bare call (bare_ms) or what a row adds (extra_us)."""
+    found = [run[(group, row)].get("cells", {}).get(cell, {}) for run in runs]
     if not all(key in one for one in found):
         return "failed"
     return " / ".join(f"{one[key] * (1000 if key == 'bare_ms' else 1):.0f}" for one in found)
 
 
 def microseconds(runs: list, groups: list) -> list:
-    """A whole call over canned bytes: what the bare client costs, and what each of our rows adds
-    (median of the pairs' differences, per call)."""
-    lines = ["| whole call, canned bytes, µs of client CPU | bare call | own work (no-op providers) "
-             "| ours with the SDK | contract floor |", "|---|---|---|---|---|"]
+    """A whole call: what the bare client costs (canned bytes, loopback HTTP), and what each of our
+    rows adds over canned bytes (median of the pairs' differences, per call)."""
+    lines = ["| whole call, µs of client CPU | bare, loopback | bare, canned | own work, canned (no-op "
+             "providers) | ours with the SDK, canned | contract floor, canned |", "|---|---|---|---|---|---|"]
     for group in groups:
-        lines.append(f"| {TITLES[group]} | {per_call(runs, group, 'ours-noop', 'bare_ms')} | "
-                     f"{per_call(runs, group, 'ours-noop', 'extra_us')} | {per_call(runs, group, 'ours-sdk', 'extra_us')} | "
-                     f"{per_call(runs, group, 'contract-floor', 'extra_us')} |")
+        lines.append(f"| {TITLES[group]} | {per_call(runs, group, 'ours-noop', 'bare_ms', 'whole:loopback')} | "
+                     f"{per_call(runs, group, 'ours-noop', 'bare_ms')} | {per_call(runs, group, 'ours-noop', 'extra_us')} | "
+                     f"{per_call(runs, group, 'ours-sdk', 'extra_us')} | {per_call(runs, group, 'contract-floor', 'extra_us')} |")
     return lines
 
 
