@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import statistics
 import subprocess
 import sys
@@ -202,6 +203,8 @@ def environments(settings) -> dict:
 def main(argv=None):
     settings = parse(argv)
     started = time.monotonic()
+    # Stopped with SIGTERM, still stop the emulators (the `finally` below): they would outlive us.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped"))
     pythons = environments(settings)
     emulators = {"whole": start_emulator(WHOLE_TOKENS)}
     if settings.loopback_streams:
