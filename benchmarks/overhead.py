@@ -59,6 +59,7 @@ PEERS = {
                                 "openinference.instrumentation.anthropic", "AnthropicInstrumentor", "anthropic"),
 }
 OURS = ("ours-noop", "ours-sdk", "contract-floor")
+ANSWERS = itertools.count(1)  # numbers the canned answers' response ids (canned.numbered)
 
 
 # --- Clients: the real SDKs, over canned bytes or over loopback HTTP ---------------------------------
@@ -66,7 +67,7 @@ OURS = ("ours-noop", "ours-sdk", "contract-floor")
 def canned_http_client(api: str, chunks: int, httpx):
     """An httpx client whose transport answers every request with canned Neuralwatt bytes."""
     stream_body, json_body = bodies(api, chunks)
-    count = itertools.count(1)
+    count = ANSWERS  # one count for every client: ids stay unique across the cells of a process
 
     def answer(request):
         if b'"stream":true' in request.content:
