@@ -2,7 +2,7 @@
 # The benchmarks, from a fresh checkout: the project's virtual environment, then the overhead
 # comparison (benchmarks/run.py: every path, ours against the bare client, the contract floor and
 # the peer instrumentations, each peer in its own virtual environment under benchmarks/.venvs/,
-# run twice; about 20 minutes on 2 cores; extra arguments go to it, e.g. --update-readme), the
+# run twice; about 15 minutes on 2 cores; extra arguments go to it, e.g. --update-readme), the
 # scaling and options benchmarks, and what the llm plugin costs `llm --help`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
