@@ -1,6 +1,6 @@
 """What benchmarks/run.py counts instructions of: N runs of one workload over canned bytes.
 
-    valgrind --tool=callgrind python callgrind_target.py {bare|noop|sdk|floor} {stream|json} N
+    valgrind --tool=callgrind python callgrind_target.py {bare|noop|sdk|floor} {stream|whole} N
 """
 
 import sys

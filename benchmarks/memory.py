@@ -61,7 +61,7 @@ def main():
     bare_peak = stream_peak(big)
     bare_growth = rss_growth(small)
     instrumentor = NeuralwattInstrumentor()
-    instrumentor.instrument(**sdk_providers(batch=False))
+    instrumentor.instrument(**sdk_providers())
     ours_peak = stream_peak(big)
     ours_growth = rss_growth(small)
     instrumentor.uninstrument()
