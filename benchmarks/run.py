@@ -14,7 +14,7 @@ same tracer provider.
 
 Columns: a 1000-chunk stream over canned bytes (the streaming rule is judged there), whole calls
 over canned bytes (reported as µs of our own work per call), whole calls over loopback HTTP to the
-emulator in its own process (loopback_server.py), whose CPU is not counted (the whole-call rule is judged there: a
+emulator in its own process, whose CPU is not counted (the whole-call rule is judged there: a
 whole call's bare cost includes the HTTP exchange, as in production, where TLS and a real network
 make it dearer still). A cell is the median of processes × alternating pairs of client CPU-time
 ratios (instrumented ÷ bare); the whole measurement runs twice, and each cell reads "run 1 / run 2":
@@ -89,9 +89,9 @@ def instrumentation(row: str, api: str) -> str:
 
 def start_emulator(tokens: int = WHOLE_TOKENS, **popen) -> tuple[subprocess.Popen, str]:
     """The emulator in its own process (its CPU is not the client's), quiet (a line per request
-    would flood the output), with energy on the Responses API too and Nagle's algorithm off (see
-    loopback_server.py); returned once it listens."""
-    emulator = subprocess.Popen([sys.executable, str(HERE / "loopback_server.py"),
+    would flood the output), with energy on the Responses API too (the emulator has Nagle's
+    algorithm off, as production servers do); returned once it listens."""
+    emulator = subprocess.Popen([sys.executable, "-m", "opentelemetry_instrumentation_neuralwatt.emulator",
                                  "--port", "0", "--tokens", str(tokens), "--responses-energy", "--quiet"],
                                 stdout=subprocess.PIPE, text=True, **popen)
     banner = emulator.stdout.readline()  # "Neuralwatt emulator on http://127.0.0.1:<port>/v1 ...": it listens
