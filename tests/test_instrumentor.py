@@ -78,6 +78,25 @@ def test_uninstrument_restores_the_sdk_exactly(instrumentor):
     assert recorded.points("neuralwatt.energy") == {}
 
 
+def test_patched_methods_keep_what_callers_inspect(instrumentor):
+    from anthropic.resources.messages import Messages
+    from openai.lib.streaming.chat._completions import AsyncChatCompletionStream
+
+    kinds = [inspect.iscoroutinefunction, inspect.isasyncgenfunction]
+    methods = [Completions.create, AsyncCompletions.create, AsyncCompletions.parse, Messages.create,
+               AsyncChatCompletionStream.__stream__]
+    before = [[kind(method) for kind in kinds] + [inspect.signature(method)] for method in methods]
+    assert before[2][0] and before[4][1]  # an `async def` and an async generator among them
+
+    instrument(instrumentor, Telemetry())
+    patched = [Completions.create, AsyncCompletions.create, AsyncCompletions.parse, Messages.create,
+               AsyncChatCompletionStream.__stream__]
+    assert all(after is not method for after, method in zip(patched, methods, strict=True))  # ours is on
+    # Frameworks pick the sync or async path, and build tool schemas, from these.
+    assert [[kind(method) for kind in kinds] + [inspect.signature(method)] for method in patched] == before
+    assert [(m.__name__, m.__doc__) for m in patched] == [(m.__name__, m.__doc__) for m in methods]
+
+
 def test_bindings_cached_by_the_sdk_go_quiet_after_uninstrument(instrumentor, client, emulator):
     recorded = Telemetry()
     instrument(instrumentor, recorded, hosts=[f"127.0.0.1:{emulator.port}"])

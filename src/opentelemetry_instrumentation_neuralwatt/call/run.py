@@ -76,7 +76,8 @@ async def arun(adapter, operation: str, wrapped, instance, args, kwargs):
 
 
 def sync_wrapper(adapter, operation: str):
-    # wrapt calls its wrapper with (wrapped, instance, args, kwargs): that is `run`, with no frame between.
+    # The patched method (sdk/patching.py) calls its hook with (wrapped, instance, args, kwargs):
+    # that is `run`, with no frame between.
     wrapper = functools.partial(run, adapter, operation)
     wrapper.__name__ = f"neuralwatt_{adapter.api}_{operation}"  # type: ignore[attr-defined]
     return wrapper
