@@ -11,7 +11,7 @@ from opentelemetry_instrumentation_neuralwatt.wire import sse, sse_bytes
 from opentelemetry_instrumentation_neuralwatt.wire.energy import measurement
 from opentelemetry_instrumentation_neuralwatt.wire.fields import MAX_EXTRA_FIELDS
 from opentelemetry_instrumentation_neuralwatt.wire.payload import MAX_PAYLOAD_CHARS
-from opentelemetry_instrumentation_neuralwatt.wire.sse import captured, decode_hook, hook_decoder
+from opentelemetry_instrumentation_neuralwatt.wire.sse import captured, hook_decoder, is_hooked
 
 WIRE_EXAMPLE = {
     "energy_joules": 44.1, "energy_kwh": 1.2251e-05, "avg_power_watts": 4124.0, "duration_seconds": 0.463,
@@ -139,7 +139,7 @@ def test_a_decoder_is_hooked_once_and_its_class_never():
     hooked = decoder.decode
     hook_decoder(decoder)
 
-    assert decoder.decode is hooked and hooked._self_wrapper is decode_hook
+    assert decoder.decode is hooked and is_hooked(hooked) and not is_hooked(SSEDecoder().decode)
     assert type(SSEDecoder.__dict__["decode"]) is types.FunctionType  # the SDK's class is untouched
     feed(decoder, [': energy {"energy_joules": 2.0}'])
     assert captured(decoder).joules == 2.0

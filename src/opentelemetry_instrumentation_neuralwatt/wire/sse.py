@@ -6,10 +6,11 @@ drops; MCR models also send `: mcr-session {...}` comments and `event: mcr-statu
 payload text is stored on that decoder: nothing can cross from one request to another. Parsing
 happens once, when the stream ends.
 
-The wrapt wrapper goes on the decoder *instance* of each stream we hand out, not on the class:
-a `FunctionWrapper` on the class is a descriptor, so the SDK's `self.decode(line)` would build a
-new bound wrapper for every line (measured: twice the per-line cost of this form), and streams
-we never see (other endpoints of the SDK, other libraries) would pay for it too.
+The hook goes on the decoder *instance* of each stream we hand out, not on the class: a wrapper
+on the class is a descriptor, so the SDK's `self.decode(line)` would build a new bound wrapper
+for every line, and streams we never see (other endpoints of the SDK, other libraries) would pay
+for it too. It is a plain closure, not a wrapt proxy: measured per line of anthropic's decoder,
+0.45 µs bare, 0.58 µs with the closure, 0.79 µs with a `FunctionWrapper`.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ from __future__ import annotations
 import logging
 from collections import deque
 from typing import Any
-
-import wrapt
 
 from .energy import Measurement, select
 from .fields import compact
@@ -53,25 +52,36 @@ def hook_decoder(decoder: Any) -> None:
     SDK's `SSEBytesDecoder` protocol allows other shapes) is left alone."""
     try:
         decode = getattr(decoder, "decode", None)
-        if decode is None or getattr(decode, "_self_wrapper", None) is decode_hook:
+        if decode is None or is_hooked(decode):
             return
-        decoder.decode = wrapt.FunctionWrapper(decode, decode_hook)
+        decoder.decode = _hooked(decoder, decode)
     except Exception:  # a decoder that refuses attributes keeps working without us
         logger.debug("neuralwatt: could not hook an SSE decoder", exc_info=True)
 
 
-def decode_hook(wrapped, decoder, args, kwargs):
-    # Runs for every line of a stream: one slice and compare, then the SDK's own decode, then
-    # (once per event, not per line) one look at the event's name.
-    try:
-        if args[0][:1] == ":":
-            remember_comment(decoder, args[0])
-    except Exception:  # never let capture break decoding
-        logger.debug("neuralwatt: SSE capture failed", exc_info=True)
-    event = wrapped(*args, **kwargs)
-    if event is not None and event.event == "mcr-status":
-        return _status_frame(decoder, event)
-    return event
+def _hooked(decoder: Any, decode: Any):
+    def decode_line(line):
+        # Runs for every line of a stream: one slice and compare, then the SDK's own decode, then
+        # (once per event, not per line) one look at the event's name.
+        try:
+            if line[:1] == ":":
+                remember_comment(decoder, line)
+        except Exception:  # never let capture break decoding
+            logger.debug("neuralwatt: SSE capture failed", exc_info=True)
+        event = decode(line)
+        if event is not None and event.event == "mcr-status":
+            return _status_frame(decoder, event)
+        return event
+
+    return decode_line
+
+
+_HOOK_CODE = _hooked(None, None).__code__
+
+
+def is_hooked(decode: Any) -> bool:
+    """Whether this `decode` is our hook (a decoder is hooked once, however many proxies see it)."""
+    return getattr(decode, "__code__", None) is _HOOK_CODE
 
 
 def remember_kept(decoder: Any, name: str, item: Any) -> None:
