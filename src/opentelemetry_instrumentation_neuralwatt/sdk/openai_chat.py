@@ -116,8 +116,12 @@ def _observe_any(call: Any, chunk: Any) -> None:
 def _usage_details(call: Any, usage: Any) -> None:
     """Cache-read input tokens and reasoning output tokens, when the server reports them."""
     field = fields(usage)
-    call.cache_read_tokens = get(field("prompt_tokens_details"), "cached_tokens")
-    call.reasoning_tokens = get(field("completion_tokens_details"), "reasoning_tokens")
+    # An openai release that predates a details field keeps it among the model's extra keys (as a dict).
+    extra = fields(getattr(usage, "__pydantic_extra__", None) or {})
+    prompt = field("prompt_tokens_details") or extra("prompt_tokens_details")
+    completion = field("completion_tokens_details") or extra("completion_tokens_details")
+    call.cache_read_tokens = get(prompt, "cached_tokens")
+    call.reasoning_tokens = get(completion, "reasoning_tokens")
 
 
 def _keep_output(call: Any, choice: Any) -> None:
