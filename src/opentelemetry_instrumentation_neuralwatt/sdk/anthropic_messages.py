@@ -21,7 +21,7 @@ from ..call import begin, run
 from ..call.run import async_wrapper, sync_wrapper
 from ..telemetry import content
 from .adapter import Adapter, add_finish_reason, fields, get, keep_energy, keep_text, request_attributes
-from .anthropic_span import adopt_sdk_span, async_adopt_sdk_span, end_before_sdk
+from .anthropic_span import adopt_sdk_span, end_before_sdk
 from .stream_helpers import async_helper_events, helper_events
 
 logger = logging.getLogger(__name__)
@@ -51,12 +51,9 @@ class AnthropicMessages(Adapter):
                                 ("anthropic.lib.streaming._beta_messages", "Beta")):
             targets += [(helpers, f"{prefix}MessageStream.__stream__", helper_events),
                         (helpers, f"{prefix}AsyncMessageStream.__stream__", async_helper_events)]
-        # Where the SDK's own span is current: adopt it (`client_hooks.process_response_hook` then
+        # Where the SDK starts its own span: adopt it (`client_hooks.process_response_hook` then
         # reads whole responses before the SDK ends it).
-        return targets + [
-            (client, "SyncAPIClient._request", adopt_sdk_span),
-            (client, "AsyncAPIClient._request", async_adopt_sdk_span),
-        ]
+        return targets + [(client, "start_api_call_span", adopt_sdk_span)]
 
     def sdk_traces(self, client: Any) -> bool:
         return getattr(client, "_tracer", None) is not None

@@ -1,19 +1,16 @@
 """The anthropic SDK's own span (anthropic 2.x traces itself by default): adopted as the call's
 span, and our call ended just before the SDK ends it.
 
-Its span is current while the SDK makes the request (`adopt_sdk_span`, on the client's
-`_request`), and ends when a whole response has been processed or a stream's body has ended. One
-call must not get two GenAI spans: our attributes go on the SDK's span, set before it ends.
-
-Sync and async twins (`adopt_sdk_span`/`async_adopt_sdk_span`): shells around the shared `_adopt`.
+Its span is started by `start_api_call_span` (sync and async clients alike; `adopt_sdk_span`
+adopts what it returns), is current while the SDK makes the request, and ends when a whole
+response has been processed or a stream's body has ended. One call must not get two GenAI spans:
+our attributes go on the SDK's span, set before it ends.
 """
 
 from __future__ import annotations
 
 import logging
 from typing import Any
-
-from opentelemetry import trace
 
 from ..call.invocation import pending
 from ..call.stream_items import finish_stream
@@ -84,24 +81,14 @@ class _EndOursFirst:
         self.inner.end(how, error)  # the SDK's FirstEnd drops a second end
 
 
-def _adopt(call: Any) -> None:
-    if call.span is not None:  # ours already (the SDK's tracing is off): nothing to adopt
-        return
-    try:
-        call.adopt(trace.get_current_span())
-    except Exception:
-        logger.debug("neuralwatt: could not adopt the SDK's span", exc_info=True)
-
-
 def adopt_sdk_span(wrapped, instance, args, kwargs):
+    """On the SDK's `start_api_call_span`, which a client with its tracing off never calls: a
+    client without the SDK's span pays nothing here. It returns None for no span."""
+    span = wrapped(*args, **kwargs)
     call = pending.get()
-    if call is not None:
-        _adopt(call)
-    return wrapped(*args, **kwargs)
-
-
-async def async_adopt_sdk_span(wrapped, instance, args, kwargs):
-    call = pending.get()
-    if call is not None:
-        _adopt(call)
-    return await wrapped(*args, **kwargs)
+    if call is not None and span is not None and call.span is None:
+        try:
+            call.adopt(span)
+        except Exception:
+            logger.debug("neuralwatt: could not adopt the SDK's span", exc_info=True)
+    return span
