@@ -1,6 +1,7 @@
 """The instrumentor's lifecycle and configuration: instrument/uninstrument, coexistence with
 other wrappers, which endpoints are Neuralwatt, suppression, content capture and privacy."""
 
+import functools
 import inspect
 import json
 from importlib.metadata import entry_points
@@ -137,6 +138,35 @@ def test_uninstrument_removes_only_our_wrapper(instrumentor, client, emulator):
         instrumentor.uninstrument()
         unwrap(Completions, "create")
     assert Completions.__dict__["create"] is ORIGINAL_CREATE
+
+
+def test_a_plain_decorator_put_on_after_ours_survives_our_uninstrument(instrumentor, client, emulator):
+    """As sentry_sdk's OpenAI integration patches: `functools.wraps` over what it finds, which copies
+    our function's attributes onto theirs. Our uninstrument leaves theirs, and ours in it goes quiet."""
+    recorded = Telemetry()
+    calls = []
+    instrument(instrumentor, recorded, hosts=[f"127.0.0.1:{emulator.port}"])
+    ours = Completions.create
+
+    @functools.wraps(ours)
+    def later_instrumentation(*args, **kwargs):
+        calls.append(kwargs["model"])
+        return ours(*args, **kwargs)
+
+    Completions.create = later_instrumentation
+    try:
+        instrumentor.uninstrument()
+        assert Completions.__dict__["create"] is later_instrumentation
+        client.chat.completions.create(model=MODEL, messages=MESSAGES)
+        assert calls == [MODEL] and recorded.spans() == []  # theirs runs, ours is switched off
+
+        instrument(instrumentor, recorded, hosts=[f"127.0.0.1:{emulator.port}"])  # ours, on again inside theirs
+        client.chat.completions.create(model=MODEL, messages=MESSAGES)
+        assert calls == [MODEL, MODEL] and len(recorded.spans()) == 1
+        assert Completions.__dict__["create"] is later_instrumentation
+    finally:
+        instrumentor.uninstrument()
+        Completions.create = ORIGINAL_CREATE
 
 
 def test_suppressed_instrumentation_records_nothing(telemetry, client):

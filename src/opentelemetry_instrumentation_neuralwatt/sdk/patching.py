@@ -52,7 +52,9 @@ def _chain(function):
 def _is_ours(function, hook) -> bool:
     if isinstance(function, _PROXY):  # a proxy answers with the attributes of what it wraps
         return getattr(function, "_self_wrapper", None) is hook
-    return getattr(function, "_neuralwatt_hook", None) is hook
+    # functools.wraps copies our marker onto a plain decorator put on after us (sentry_sdk's
+    # integration patches so): ours is also one of `hooked`'s own functions.
+    return getattr(function, "__code__", None) in _HOOK_CODES and getattr(function, "_neuralwatt_hook", None) is hook
 
 
 def _ours_in_chain(function, hook) -> bool:
@@ -96,6 +98,19 @@ def hooked(original: Any, hook, method: bool) -> Any:
     patched = functools.wraps(original)(patched)
     patched._neuralwatt_hook = hook  # type: ignore[attr-defined]
     return patched
+
+
+def _sample():
+    pass
+
+
+async def _asample():
+    pass
+
+
+# The code of the four kinds of function `hooked` makes.
+_HOOK_CODES = frozenset(hooked(sample, None, method).__code__ for sample in (_sample, _asample)
+                        for method in (True, False))
 
 
 def wrap(module_name: str, path: str, hook) -> None:
