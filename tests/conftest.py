@@ -92,6 +92,25 @@ def telemetry(emulator):
 
 
 @pytest.fixture
+def instrument_afresh(emulator):
+    """instrument(**options) with fresh in-memory providers, as often as a test likes (the emulator's
+    host is a Neuralwatt host unless `hosts` is given); returns them; uninstrumented afterwards."""
+    instrumentor = NeuralwattInstrumentor()
+    if instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.uninstrument()
+
+    def instrument(**options):
+        recorded = Telemetry()
+        instrumentor.instrument(tracer_provider=recorded.tracer_provider, meter_provider=recorded.meter_provider,
+                                **{"hosts": [f"127.0.0.1:{emulator.port}"], **options})
+        return recorded
+
+    yield instrument
+    if instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.uninstrument()
+
+
+@pytest.fixture
 def capturing(emulator, monkeypatch):
     """Instrumented with message content captured (OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT)."""
     monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")

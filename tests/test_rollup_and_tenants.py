@@ -3,7 +3,7 @@
 bounded in distinct values)."""
 
 import pytest
-from conftest import MESSAGES, MODEL, Telemetry
+from conftest import MESSAGES, MODEL
 from opentelemetry import baggage, context
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.trace import SpanKind
@@ -15,21 +15,9 @@ TOTALS = ("neuralwatt.total.joules", "neuralwatt.total.requests", "neuralwatt.to
 
 
 @pytest.fixture
-def instrument(emulator):
-    """instrument(**options) with fresh in-memory providers; uninstrumented afterwards."""
-    instrumentor = NeuralwattInstrumentor()
-    if instrumentor.is_instrumented_by_opentelemetry:
-        instrumentor.uninstrument()
-
-    def instrumented(**options):
-        recorded = Telemetry()
-        instrumentor.instrument(tracer_provider=recorded.tracer_provider, meter_provider=recorded.meter_provider,
-                                hosts=[f"127.0.0.1:{emulator.port}"], **options)
-        return recorded
-
-    yield instrumented
-    if instrumentor.is_instrumented_by_opentelemetry:
-        instrumentor.uninstrument()
+def instrument(instrument_afresh):
+    """instrument(**options) with fresh in-memory providers (conftest.py)."""
+    return instrument_afresh
 
 
 def chat(client):

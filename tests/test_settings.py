@@ -7,7 +7,7 @@ import logging
 import pydoc
 
 import pytest
-from conftest import MESSAGES, MODEL, Telemetry
+from conftest import MESSAGES, MODEL
 from test_zero_code import energy_spans, receiver, run_app  # noqa: F401 - the fixture is used
 
 from opentelemetry_instrumentation_neuralwatt import NeuralwattInstrumentor
@@ -20,22 +20,10 @@ def fresh_warnings(monkeypatch):
 
 
 @pytest.fixture
-def instrumented(emulator, caplog):
-    """instrument(**options) with fresh providers; returns (telemetry, our warnings)."""
+def instrumented(instrument_afresh, caplog):
+    """instrument(**options) with fresh providers; our warnings are caught."""
     caplog.set_level(logging.WARNING, logger="opentelemetry_instrumentation_neuralwatt")
-    instrumentor = NeuralwattInstrumentor()
-    if instrumentor.is_instrumented_by_opentelemetry:
-        instrumentor.uninstrument()
-
-    def instrument(**options):
-        recorded = Telemetry()
-        instrumentor.instrument(tracer_provider=recorded.tracer_provider, meter_provider=recorded.meter_provider,
-                                **{"hosts": [f"127.0.0.1:{emulator.port}"], **options})
-        return recorded
-
-    yield instrument
-    if instrumentor.is_instrumented_by_opentelemetry:
-        instrumentor.uninstrument()
+    return instrument_afresh
 
 
 def warnings(caplog):
