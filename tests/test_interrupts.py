@@ -64,8 +64,10 @@ def every_point(run, spans):
             pass
         finally:
             sys.settrace(None)
-        if spans.open:
-            collect_garbage()  # a stream object dropped by the interrupt ends its call when collected
+        # A stream object dropped by the interrupt ends its call when collected: collected here,
+        # not wherever the next run happens to trigger the collector (inside old httpcore's pool
+        # lock, closing the dropped stream's connection would wait on that lock forever).
+        collect_garbage()
         if tracer.points < n:
             return
         yield n
