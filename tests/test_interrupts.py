@@ -2,6 +2,7 @@
 line our code runs, while a call is made or a stream ends, still ends the call's span (once) by
 the time the objects of the call are gone, and the interrupt still reaches the user."""
 
+import gc
 import sys
 from pathlib import Path
 
@@ -55,6 +56,14 @@ def interrupts_in_finalizers_are_python_s(monkeypatch):
 def every_point(run, spans):
     """Run `run(tracer)` with an interrupt at point 1, 2, ... until a run has fewer points than
     that; yields n after each run, once no span is left open (or the garbage is collected)."""
+    gc.freeze()  # what exists now is not this run's garbage: each collection below looks at the rest only
+    try:
+        yield from _points(run, spans)
+    finally:
+        gc.unfreeze()
+
+
+def _points(run, spans):
     n = 1
     while True:
         tracer = InterruptAt(n)
