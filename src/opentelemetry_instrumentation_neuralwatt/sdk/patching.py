@@ -18,6 +18,7 @@ import importlib
 import inspect
 import logging
 import types
+import weakref
 from typing import Any
 
 import wrapt
@@ -53,14 +54,16 @@ def _is_ours(function, hook) -> bool:
     if isinstance(function, _PROXY):  # a proxy answers with the attributes of what it wraps
         return getattr(function, "_self_wrapper", None) is hook
     # functools.wraps copies our marker onto a plain decorator put on after us (sentry_sdk's
-    # integration patches so): ours is also one of `hooked`'s own functions.
-    return getattr(function, "__code__", None) in _HOOK_CODES and getattr(function, "_neuralwatt_hook", None) is hook
+    # integration patches so): ours is also one `hooked` made.
+    return function in _HOOKED and getattr(function, "_neuralwatt_hook", None) is hook
 
 
 def _ours_in_chain(function, hook) -> bool:
     return any(_is_ours(f, hook) for f in _chain(function))
 
 
+# The plain functions `hooked` made (a WeakSet: one that was replaced and dropped is gone).
+_HOOKED: weakref.WeakSet = weakref.WeakSet()
 # (class, method) -> the attribute as it was before our hook went on.
 _originals: dict = {}
 
@@ -97,20 +100,8 @@ def hooked(original: Any, hook, method: bool) -> Any:
             return hook(original, None, args, kwargs)
     patched = functools.wraps(original)(patched)
     patched._neuralwatt_hook = hook  # type: ignore[attr-defined]
+    _HOOKED.add(patched)
     return patched
-
-
-def _sample():
-    pass
-
-
-async def _asample():
-    pass
-
-
-# The code of the four kinds of function `hooked` makes.
-_HOOK_CODES = frozenset(hooked(sample, None, method).__code__ for sample in (_sample, _asample)
-                        for method in (True, False))
 
 
 def wrap(module_name: str, path: str, hook) -> None:
